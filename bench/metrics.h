@@ -1,0 +1,62 @@
+// Figures derived from a benchmarked problem: bound, efficiency, TFLOP/s,
+// speed-ups against the measured peers and the anchors file, and the
+// summary over all problems.
+#pragma once
+
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "results.h"
+
+namespace bench {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Median microseconds (or a figure derived from them) per mode.
+struct ModeTimes {
+  double eager = kNaN, graph = kNaN;
+};
+
+struct Metrics {
+  ModeTimes ms4, loop, best_peer;  // cuBLAS peers; best_peer: the faster of the two per mode
+  ModeTimes mg, mg_device;         // moegemm, best configuration, split sizes on host / device
+  std::string best_config;         // configuration of mg.eager ("auto=pingpong", "cooperative", ...)
+  ModeTimes speedup_ms4, speedup_best_peer;  // peer time / moegemm time (> 1: moegemm faster)
+  ModeTimes tflops, efficiency;              // moegemm; efficiency = bound / time
+  ModeTimes ms4_efficiency;
+  // From the anchors file (NaN without one, or when accumulating): their best
+  // eager peer, best graph peer, and the file's best_peer_us (over both modes).
+  ModeTimes anchor_best;
+  double anchor_best_peer = kNaN;
+  ModeTimes speedup_anchor;                // eager vs eager, graph vs graph
+  double speedup_anchor_best_peer = kNaN;  // min(moegemm eager, graph) vs best_peer_us
+};
+
+Metrics compute_metrics(const Row& row);
+
+// "ok", "FAIL" (a result disagreed) or "ERROR" (a call failed).
+std::string row_status(const Row& row);
+// "5/64/149": smallest, average and largest group.
+std::string k_range(const Row& row);
+// "seed g=4 m=512 n=2048 k=5/64/149 fp32".
+std::string describe_row(const Row& row);
+
+struct Summary {
+  struct Geomean {
+    std::string set;
+    int shapes = 0;
+    ModeTimes moegemm, ms4;  // geomean efficiency over the set's FP32-output problems
+  };
+  struct Count {
+    int slower = 0, compared = 0;  // problems where moegemm is slower / both were measured
+  };
+  std::vector<Geomean> geomeans;  // for the sets "seed" and "anchors:seed", when run
+  Count vs_ms4_eager, vs_ms4_graph, vs_best_eager, vs_best_graph;
+  Count vs_anchor_eager, vs_anchor_graph, vs_anchor_best_peer;
+  std::vector<std::string> failures;  // describe_row() + status of every problem not ok
+};
+
+Summary summarize_rows(const std::vector<Row>& rows);
+
+}  // namespace bench

@@ -1,0 +1,81 @@
+// The implementations under test, behind one interface: prepare() once per
+// problem (everything that is not per call), run() per call.
+//
+//   cublas_ms4   one cublasGemmEx per non-empty group, round-robin on 4 streams
+//                (one handle and workspace each) forked from and joined back to
+//                the bench stream with events
+//   cublas_loop  the same GEMMs, one after the other on the bench stream
+//   moegemm      moegemm_wgrad() for one tile configuration, with the split
+//                sizes on the host or on the device
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <memory>
+#include <string>
+
+#include "common.h"
+#include "workload.h"
+
+namespace bench {
+
+struct PeerInfo {
+  std::string name;  // "cublas_ms4", "cublas_loop", "moegemm"
+  bool is_moegemm = false;
+  moegemm_wgrad_config_t config = MOEGEMM_WGRAD_CONFIG_AUTO;  // moegemm only
+  moegemm_memory_t sizes = MOEGEMM_MEMORY_HOST;               // moegemm only: where the splits live
+
+  std::string config_name() const;  // "auto", "pingpong", "cooperative" ("" for cuBLAS)
+  std::string sizes_name() const;   // "host", "device" ("" for cuBLAS)
+  std::string label() const;        // e.g. "moegemm[auto,device]"
+};
+
+// Short name of a configuration ("auto", "pingpong", "cooperative").
+inline std::string short_config_name(moegemm_wgrad_config_t config) {
+  switch (config) {
+    case MOEGEMM_WGRAD_CONFIG_AUTO:
+      return "auto";
+    case MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1:
+      return "pingpong";
+    case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1:
+      return "cooperative";
+    default:
+      return "unknown";
+  }
+}
+
+inline std::string PeerInfo::config_name() const { return is_moegemm ? short_config_name(config) : ""; }
+inline std::string PeerInfo::sizes_name() const {
+  if (!is_moegemm) return "";
+  return sizes == MOEGEMM_MEMORY_HOST ? "host" : "device";
+}
+inline std::string PeerInfo::label() const {
+  return is_moegemm ? name + "[" + config_name() + "," + sizes_name() + "]" : name;
+}
+
+class Peer {
+ public:
+  virtual ~Peer() = default;
+  const PeerInfo& info() const { return info_; }
+
+  // Per problem. The workload must outlive every later run().
+  virtual void prepare(const Workload& w) = 0;
+  // Enqueues one computation of operand set `set` on the bench stream; the
+  // stream sees its completion.
+  virtual void run(int set) = 0;
+  // The concrete configuration that runs for the prepared problem ("" if n/a).
+  virtual std::string resolved_config() const { return ""; }
+
+ protected:
+  explicit Peer(PeerInfo info) : info_(std::move(info)) {}
+  PeerInfo info_;
+};
+
+// cuBLAS on `num_streams` worker streams (1: directly on `stream`).
+std::unique_ptr<Peer> make_cublas_peer(const std::string& name, int num_streams, cudaStream_t stream);
+
+// moegemm_wgrad with one shared workspace of `workspace_bytes`.
+std::unique_ptr<Peer> make_moegemm_peer(moegemm_wgrad_config_t config, moegemm_memory_t sizes,
+                                        void* workspace, size_t workspace_bytes, cudaStream_t stream);
+
+}  // namespace bench

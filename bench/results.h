@@ -1,0 +1,45 @@
+// What one benchmarked problem produced: per-peer timings and checks.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "peers.h"
+#include "shapes.h"
+#include "timing.h"
+
+namespace bench {
+
+struct CheckResult {
+  bool done = false;  // false: could not be checked (no reference)
+  bool pass = false;
+  double max_abs_diff = std::numeric_limits<double>::quiet_NaN();
+  double max_abs_ref = std::numeric_limits<double>::quiet_NaN();
+  double tolerance = std::numeric_limits<double>::quiet_NaN();
+  uint64_t nonfinite = 0;  // NaN/Inf in either output
+  int samples = 0;         // spot check against the host: entries recomputed
+};
+
+struct PeerResult {
+  PeerInfo info;
+  std::string resolved_config;  // moegemm: the configuration that ran
+  Stats eager, graph;
+  CheckResult check;        // the reference: against the host; others: against the reference
+  std::string error;        // a failed call: no timings
+  std::string graph_error;  // capture or replay failed (eager timings still valid)
+};
+
+struct Row {
+  ShapeSpec spec;
+  int64_t total_tokens = 0, k_min = 0, k_max = 0;
+  double k_avg = 0;
+  int empty_groups = 0;
+  int timing_sets = 0;
+  double flops = 0, bytes = 0, bound_us = 0;
+  std::vector<PeerResult> peers;  // peers[0] is the reference (cublas_ms4)
+  bool correct = false;           // every check passed and every call succeeded
+};
+
+}  // namespace bench

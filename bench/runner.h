@@ -1,0 +1,35 @@
+// Benchmarks one problem: correctness first (the reference peer against the
+// host, every other peer against the reference), then eager and, optionally,
+// graph-replay timings of every peer.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "peers.h"
+#include "results.h"
+#include "timing.h"
+#include "workload.h"
+
+namespace bench {
+
+// A CUDA error that leaves the context unusable: the run cannot go on.
+struct FatalError : Error {
+  using Error::Error;
+};
+
+struct RunContext {
+  cudaStream_t stream = nullptr;
+  WorkloadLimits limits;
+  uint64_t seed = 0;
+  int warmup = 5, repeat = 40;
+  bool graph = false;
+  Ceilings ceilings;
+};
+
+// peers[0] is the reference (cublas_ms4).
+Row run_problem(const ShapeSpec& spec, const std::vector<Peer*>& peers, const RunContext& ctx);
+
+}  // namespace bench

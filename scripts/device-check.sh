@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine over a carried .device-build/ (scripts/pack-device.sh):
+# GPU tests, the same tests under compute-sanitizer memcheck, the example and
+# the benchmark. Logs and results go to $OUT (default ./device-out).
+#   MOEGEMM_CHECK_STEPS="tests memcheck bench"  (subset to run)
+#   MOEGEMM_BENCH_ARGS="..."                      (extra benchmark flags)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-device-out}; mkdir -p "$OUT"
+B=.device-build
+STEPS=${MOEGEMM_CHECK_STEPS:-"tests memcheck bench"}
+export PATH="/usr/local/cuda/bin:$PATH"
+for d in /usr/local/cuda/lib64 $(python3 -c 'import nvidia, os; p=os.path.dirname(nvidia.__path__[0]); print(" ".join(os.path.join(p,"nvidia",x,"lib") for x in ("cu13","cublas","cuda_runtime")))' 2>/dev/null); do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
+done
+{
+  echo "commit: $(cat $B/COMMIT | tr '\n' ' ')"; date -u; nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+  ldd $B/tests/moegemm_gpu_tests | grep -E "not found|cudart|cublas|moegemm"
+} 2>&1 | tee "$OUT/env.txt"
+rc=0
+if [[ " $STEPS " == *" tests "* ]]; then
+  $B/wgrad_example 2>&1 | tee "$OUT/example.txt" || rc=1
+  $B/tests/moegemm_host_tests --gtest_brief=1 2>&1 | tail -n 3 | tee "$OUT/host-tests.txt"
+  $B/tests/moegemm_gpu_tests --gtest_output=xml:"$OUT/gpu-tests.xml" 2>&1 > "$OUT/gpu-tests.txt"; t=$?
+  grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests ran|FAILED TEST" "$OUT/gpu-tests.txt" | tail -n 30
+  [ $t -eq 0 ] || rc=1
+fi
+if [[ " $STEPS " == *" memcheck "* ]]; then
+  compute-sanitizer --tool memcheck --error-exitcode 3 $B/tests/moegemm_gpu_tests --gtest_brief=1 \
+    > "$OUT/memcheck.txt" 2>&1; t=$?
+  tail -n 6 "$OUT/memcheck.txt"; echo "memcheck exit: $t"
+  [ $t -eq 0 ] || rc=1
+fi
+if [[ " $STEPS " == *" bench "* ]]; then
+  $B/bench/moegemm-bench --graph --json "$OUT/bench.json" --csv "$OUT/bench.csv" \
+    --markdown "$OUT/bench.md" ${MOEGEMM_BENCH_ARGS:-} 2> "$OUT/bench-progress.txt" | tee "$OUT/bench.txt"
+  [ ${PIPESTATUS[0]} -eq 0 ] || rc=1
+fi
+echo "device-check exit: $rc"
+exit $rc

@@ -1,0 +1,24 @@
+// Tile-configuration choice for the wgrad kernel. Plain C++ (unit-tested
+// without a GPU); the numbers behind it are in docs/gpu-results.md.
+#ifndef MOEGEMM_SRC_CONFIG_SELECT_H_
+#define MOEGEMM_SRC_CONFIG_SELECT_H_
+
+#include <cstdint>
+
+#include "moegemm/moegemm.h"
+
+namespace moegemm::detail {
+
+struct WgradShape {
+  int num_groups;
+  int64_t m, n;
+  int64_t total_tokens;
+  moegemm_dtype_t out_dtype;
+};
+
+// AUTO resolved to a concrete configuration; an explicit request is returned as is.
+moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& shape, moegemm_wgrad_config_t requested);
+
+}  // namespace moegemm::detail
+
+#endif  // MOEGEMM_SRC_CONFIG_SELECT_H_

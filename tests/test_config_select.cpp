@@ -1,0 +1,107 @@
+// Tile-configuration choice (src/config_select.cpp) and its public face,
+// moegemm_wgrad_choose_config(): host-only, no GPU.
+#include <cstdint>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "config_select.h"
+#include "moegemm/moegemm.h"
+
+namespace moegemm_test {
+namespace {
+
+using moegemm::detail::choose_wgrad_config;
+using moegemm::detail::WgradShape;
+
+constexpr auto kAuto = MOEGEMM_WGRAD_CONFIG_AUTO;
+constexpr auto kPingpong = MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1;
+constexpr auto kCooperative = MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1;
+const moegemm_dtype_t kDtypes[] = {MOEGEMM_DTYPE_FP32, MOEGEMM_DTYPE_BF16};
+
+bool is_concrete(moegemm_wgrad_config_t c) { return c > kAuto && c < MOEGEMM_WGRAD_CONFIG_COUNT_; }
+
+// A spread of shapes: small and large g, tile multiples and not, few and
+// many tokens per group.
+std::vector<WgradShape> shapes() {
+  std::vector<WgradShape> out;
+  for (int g : {1, 2, 7, 16, 64, 128, 1024})
+    for (int64_t m : {8, 136, 2048, 7168})
+      for (int64_t n : {8, 512, 4096})
+        for (int64_t per_group : {0, 1, 100, 4095, 4096, 65536})
+          for (moegemm_dtype_t dt : kDtypes) out.push_back(WgradShape{g, m, n, per_group * g, dt});
+  return out;
+}
+
+TEST(ConfigSelect, AutoResolvesToAConcreteConfig) {
+  for (const WgradShape& s : shapes()) {
+    const moegemm_wgrad_config_t c = choose_wgrad_config(s, kAuto);
+    EXPECT_TRUE(is_concrete(c)) << "g=" << s.num_groups << " m=" << s.m << " n=" << s.n << " T=" << s.total_tokens
+                                << " -> " << c;
+  }
+}
+
+TEST(ConfigSelect, ExplicitRequestIsReturnedAsIs) {
+  for (const WgradShape& s : shapes())
+    for (moegemm_wgrad_config_t want : {kPingpong, kCooperative})
+      EXPECT_EQ(choose_wgrad_config(s, want), want)
+          << "g=" << s.num_groups << " m=" << s.m << " n=" << s.n << " T=" << s.total_tokens;
+}
+
+// Cooperative 256x128 only when every group averages >= 4096 tokens and each
+// output has >= 2048*4096 elements; ping-pong otherwise.
+TEST(ConfigSelect, LargeShapeRule) {
+  const int64_t kLargeOutput = int64_t{2048} * 4096;
+  for (moegemm_dtype_t dt : kDtypes) {
+    for (int g : {1, 8, 64}) {
+      const int64_t big_t = int64_t{4096} * g;
+      // At and above both thresholds.
+      EXPECT_EQ(choose_wgrad_config({g, 2048, 4096, big_t, dt}, kAuto), kCooperative) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config({g, 4096, 2048, big_t, dt}, kAuto), kCooperative) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config({g, 7168, 4096, 4 * big_t, dt}, kAuto), kCooperative) << "g=" << g;
+      // Average K one short (integer average T / g).
+      EXPECT_EQ(choose_wgrad_config({g, 2048, 4096, big_t - 1, dt}, kAuto), kPingpong) << "g=" << g;
+      // Output one row of 8 short of the threshold.
+      ASSERT_LT(int64_t{2048} * 4088, kLargeOutput);
+      EXPECT_EQ(choose_wgrad_config({g, 2048, 4088, 4 * big_t, dt}, kAuto), kPingpong) << "g=" << g;
+      // Small outputs never go cooperative, however many tokens.
+      EXPECT_EQ(choose_wgrad_config({g, 136, 7168, 64 * big_t, dt}, kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config({g, 8, 8, 64 * big_t, dt}, kAuto), kPingpong) << "g=" << g;
+      // Large outputs with few tokens stay ping-pong.
+      EXPECT_EQ(choose_wgrad_config({g, 7168, 7168, 100 * int64_t{g}, dt}, kAuto), kPingpong) << "g=" << g;
+    }
+  }
+}
+
+TEST(ConfigSelect, NoGroupsOrNoTokensDoNotDivideByZero) {
+  EXPECT_EQ(choose_wgrad_config({0, 2048, 4096, 1 << 20, MOEGEMM_DTYPE_FP32}, kAuto), kPingpong);
+  EXPECT_EQ(choose_wgrad_config({16, 2048, 4096, 0, MOEGEMM_DTYPE_FP32}, kAuto), kPingpong);
+}
+
+TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
+  EXPECT_EQ(moegemm_wgrad_choose_config(nullptr), kAuto);
+  for (const WgradShape& s : shapes()) {
+    moegemm_wgrad_problem_t p = moegemm_wgrad_problem_default();
+    p.num_groups = s.num_groups;
+    p.m = s.m;
+    p.n = s.n;
+    p.total_tokens = s.total_tokens;
+    p.out_dtype = s.out_dtype;
+    EXPECT_EQ(moegemm_wgrad_choose_config(&p), choose_wgrad_config(s, kAuto));
+    for (moegemm_wgrad_config_t want : {kPingpong, kCooperative}) {
+      p.config = want;
+      EXPECT_EQ(moegemm_wgrad_choose_config(&p), want);
+    }
+  }
+  moegemm_wgrad_problem_t p = moegemm_wgrad_problem_default();
+  p.num_groups = 4;
+  p.m = 2048;
+  p.n = 4096;
+  p.total_tokens = 4 * 4096;
+  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
+  p.total_tokens = 4 * 4096 - 1;
+  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
+}
+
+}  // namespace
+}  // namespace moegemm_test
