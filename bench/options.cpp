@@ -1,4 +1,5 @@
 #include "options.h"
+#include "peers.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -58,7 +59,8 @@ Shapes (default: --set seed,large)
 Problem
   --out-dtype T       fp32 | bf16 | both (default fp32; anchors keep their own)
   --accumulate        D += ... instead of D = ...
-  --config C          auto | pingpong | cooperative | all, or a comma list (default auto)
+  --config C          auto | all | a comma list of configuration names (default auto);
+                      names: see moegemm_wgrad_config_name(), e.g. pingpong_128x128x64_c2x1_direct
 
 Method
   --repeat N          timed calls per measurement, median and min/max (default 40, min %d)
@@ -137,18 +139,15 @@ Options parse_options(int argc, char** argv) {
            o.configs.push_back(c);
          };
          for (const std::string& s : split_list(v)) {
-           if (s == "auto")
-             add(MOEGEMM_WGRAD_CONFIG_AUTO);
-           else if (s == "pingpong")
-             add(MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1);
-           else if (s == "cooperative")
-             add(MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1);
-           else if (s == "all") {
-             add(MOEGEMM_WGRAD_CONFIG_AUTO);
-             add(MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1);
-             add(MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1);
-           } else
-             throw Error(flag + ": \"" + s + "\" (auto, pingpong, cooperative, all)");
+           if (s == "all") {
+             for (int c = 0; c < MOEGEMM_WGRAD_CONFIG_COUNT_; ++c) add(static_cast<moegemm_wgrad_config_t>(c));
+             continue;
+           }
+           const moegemm_wgrad_config_t c = parse_config_name(s);
+           if (c == MOEGEMM_WGRAD_CONFIG_COUNT_)
+             throw Error(flag + ": \"" + s + "\" (auto, all, or a name from moegemm_wgrad_config_name: " +
+                         config_name_list() + ")");
+           add(c);
          }
          if (o.configs.empty()) throw Error(flag + ": empty list");
        }},

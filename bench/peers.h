@@ -25,23 +25,27 @@ struct PeerInfo {
   moegemm_wgrad_config_t config = MOEGEMM_WGRAD_CONFIG_AUTO;  // moegemm only
   moegemm_memory_t sizes = MOEGEMM_MEMORY_HOST;               // moegemm only: where the splits live
 
-  std::string config_name() const;  // "auto", "pingpong", "cooperative" ("" for cuBLAS)
+  std::string config_name() const;  // moegemm_wgrad_config_name() ("" for cuBLAS)
   std::string sizes_name() const;   // "host", "device" ("" for cuBLAS)
   std::string label() const;        // e.g. "moegemm[auto,device]"
 };
 
-// Short name of a configuration ("auto", "pingpong", "cooperative").
-inline std::string short_config_name(moegemm_wgrad_config_t config) {
-  switch (config) {
-    case MOEGEMM_WGRAD_CONFIG_AUTO:
-      return "auto";
-    case MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1:
-      return "pingpong";
-    case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1:
-      return "cooperative";
-    default:
-      return "unknown";
-  }
+// Name of a configuration: the library's own (moegemm_wgrad_config_name).
+inline std::string short_config_name(moegemm_wgrad_config_t config) { return moegemm_wgrad_config_name(config); }
+
+// The configuration a name stands for; MOEGEMM_WGRAD_CONFIG_COUNT_ if none.
+inline moegemm_wgrad_config_t parse_config_name(const std::string& name) {
+  for (int c = 0; c < MOEGEMM_WGRAD_CONFIG_COUNT_; ++c)
+    if (name == moegemm_wgrad_config_name(static_cast<moegemm_wgrad_config_t>(c)))
+      return static_cast<moegemm_wgrad_config_t>(c);
+  return MOEGEMM_WGRAD_CONFIG_COUNT_;
+}
+
+inline std::string config_name_list() {
+  std::string names;
+  for (int c = 1; c < MOEGEMM_WGRAD_CONFIG_COUNT_; ++c)
+    names += std::string(c > 1 ? ", " : "") + moegemm_wgrad_config_name(static_cast<moegemm_wgrad_config_t>(c));
+  return names;
 }
 
 inline std::string PeerInfo::config_name() const { return is_moegemm ? short_config_name(config) : ""; }

@@ -27,19 +27,18 @@ namespace {
 constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kI64Min = std::numeric_limits<int64_t>::min();
 
-const moegemm_wgrad_config_t kConfigs[] = {MOEGEMM_WGRAD_CONFIG_AUTO, MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1,
-                                           MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1};
+// AUTO and every concrete configuration the library offers.
+const std::vector<moegemm_wgrad_config_t> kConfigs = [] {
+  std::vector<moegemm_wgrad_config_t> all;
+  for (int c = MOEGEMM_WGRAD_CONFIG_AUTO; c < MOEGEMM_WGRAD_CONFIG_COUNT_; ++c)
+    all.push_back(static_cast<moegemm_wgrad_config_t>(c));
+  return all;
+}();
 const moegemm_dtype_t kDtypes[] = {MOEGEMM_DTYPE_FP32, MOEGEMM_DTYPE_BF16};
 const OutKind kOutKinds[] = {OutKind::Contiguous, OutKind::HostList, OutKind::DeviceList};
 
-const char* config_short(moegemm_wgrad_config_t c) {
-  switch (c) {
-    case MOEGEMM_WGRAD_CONFIG_AUTO: return "auto";
-    case MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1: return "pingpong";
-    case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1: return "coop";
-    default: return "badconfig";
-  }
-}
+// Test-name-safe name of a configuration (the library's name).
+std::string config_short(moegemm_wgrad_config_t c) { return moegemm_wgrad_config_name(c); }
 
 const char* loc_short(moegemm_memory_t l) { return l == MOEGEMM_MEMORY_DEVICE ? "devsizes" : "hostsizes"; }
 
@@ -383,7 +382,7 @@ INSTANTIATE_TEST_SUITE_P(Configs, WgradGraphTest,
                          ::testing::Combine(::testing::ValuesIn(kConfigs), ::testing::ValuesIn(kDtypes),
                                             ::testing::Bool()),
                          [](const ::testing::TestParamInfo<GraphParam>& i) {
-                           return std::string(config_short(std::get<0>(i.param))) + "_" +
+                           return config_short(std::get<0>(i.param)) + "_" +
                                   dtype_name(std::get<1>(i.param)) + (std::get<2>(i.param) ? "_acc" : "_over");
                          });
 

@@ -60,6 +60,14 @@ struct CooperativeTile256x128x64Cluster2x1 {
   using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
 };
 
+// The same tiles with the direct-store epilogue: accumulators go from
+// registers to global memory, with no shared-memory staging, no TMA store
+// and no per-group output descriptor.
+template <class Config>
+struct DirectStore : Config {
+  using EpilogueSchedule = cutlass::epilogue::PtrArrayNoSmemWarpSpecialized;
+};
+
 // ---------------------------------------------------------------------------
 // The grouped GEMM for one configuration and output type.
 
@@ -190,6 +198,7 @@ struct SetupArgs {
 // several of the heaviest tiles).
 constexpr int kSetupItems = 2;
 constexpr int kSetupChunk = kSetupThreads * kSetupItems;
+constexpr int kSortKeyBits = 8;
 
 template <class G, int Cap>
 __device__ char* group_output(const SetupArgs<G>& a, const HostGroupData<Cap>& host, int group, size_t group_bytes) {
@@ -218,6 +227,9 @@ __global__ void __launch_bounds__(kSetupThreads)
   const int64_t T = a.total_tokens;
   const size_t group_bytes = static_cast<size_t>(a.m * a.n) * sizeof(typename G::ElementD);
   const int tid = static_cast<int>(threadIdx.x);
+  // The order only needs to be roughly right: sort on k's top kSortKeyBits
+  // bits (one or two radix passes instead of eight).
+  const int key_shift = max(0, 32 - __clz(static_cast<uint32_t>(T)) - kSortKeyBits);
   int64_t carry = 0;  // clamped offset where this chunk of groups starts
 
   for (int base = 0; base < a.g; base += kSetupChunk) {
@@ -237,14 +249,14 @@ __global__ void __launch_bounds__(kSetupThreads)
       const int64_t k_clamped = min(carry + inclusive[j], T) - start;
       chunk_start[local] = static_cast<int32_t>(start);
       chunk_k[local] = static_cast<int32_t>(k_clamped);
-      keys[j] = static_cast<uint32_t>(k_clamped);
+      keys[j] = static_cast<uint32_t>(k_clamped >> key_shift);
       locals[j] = local;
     }
     carry = min(carry + chunk_total, T);
     if (tid == 0) fill_count = 0;
     __syncthreads();  // scan storage is reused by the sort
-    // Stable: equal k keep their order, so the result is deterministic.
-    Sort(temp.sort).SortDescending(keys, locals);
+    // Stable: equal keys keep their order, so the result is deterministic.
+    Sort(temp.sort).SortDescending(keys, locals, 0, kSortKeyBits);
 
     for (int j = 0; j < kSetupItems; ++j) {
       const int slot = base + tid * kSetupItems + j;  // the GEMM's group index
@@ -487,9 +499,13 @@ Check run_wgrad_gemm(const WgradLaunch& l) {
 
 template <class ElementD>
 size_t wgrad_workspace_size_for(int g, int sm_count) {
-  const size_t a = wgrad_workspace_bytes<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(g, sm_count);
-  const size_t b = wgrad_workspace_bytes<WgradGemm<CooperativeTile256x128x64Cluster2x1, ElementD>>(g, sm_count);
-  return a > b ? a : b;
+  size_t bytes = 0;
+  for (size_t b : {wgrad_workspace_bytes<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(g, sm_count),
+                   wgrad_workspace_bytes<WgradGemm<CooperativeTile256x128x64Cluster2x1, ElementD>>(g, sm_count),
+                   wgrad_workspace_bytes<WgradGemm<DirectStore<PingpongTile128x128x64Cluster2x1>, ElementD>>(g, sm_count),
+                   wgrad_workspace_bytes<WgradGemm<DirectStore<CooperativeTile256x128x64Cluster2x1>, ElementD>>(g, sm_count)})
+    bytes = b > bytes ? b : bytes;
+  return bytes;
 }
 
 template <class ElementD>
@@ -499,6 +515,10 @@ Check run_wgrad_for(const WgradLaunch& l) {
       return run_wgrad_gemm<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(l);
     case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1:
       return run_wgrad_gemm<WgradGemm<CooperativeTile256x128x64Cluster2x1, ElementD>>(l);
+    case MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1_DIRECT:
+      return run_wgrad_gemm<WgradGemm<DirectStore<PingpongTile128x128x64Cluster2x1>, ElementD>>(l);
+    case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1_DIRECT:
+      return run_wgrad_gemm<WgradGemm<DirectStore<CooperativeTile256x128x64Cluster2x1>, ElementD>>(l);
     default:
       return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "config: not a concrete wgrad configuration"};
   }
