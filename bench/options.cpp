@@ -60,7 +60,7 @@ Problem
   --out-dtype T       fp32 | bf16 | both (default fp32; anchors keep their own)
   --accumulate        D += ... instead of D = ...
   --config C          auto | all | a comma list of configuration names (default auto);
-                      names: see moegemm_wgrad_config_name(), e.g. pingpong_128x128x64_c2x1_direct
+                      names: see moegemm_wgrad_config_name(), e.g. pingpong_128x128x64_c2x1
 
 Method
   --repeat N          timed calls per measurement, median and min/max (default 40, min %d)

@@ -70,16 +70,12 @@ typedef enum moegemm_memory {
 } moegemm_memory_t;
 
 /* Tile configuration of the wgrad kernel. AUTO picks one from the shape;
- * the others exist for benchmarking and tuning. "TMA store" epilogues stage
- * the output tile in shared memory and write it with TMA; "direct store"
- * epilogues write registers straight to global memory. */
+ * the others exist for benchmarking and tuning. */
 typedef enum moegemm_wgrad_config {
   MOEGEMM_WGRAD_CONFIG_AUTO = 0,
-  MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1 = 1,            /* TMA store */
-  MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1 = 2,         /* TMA store */
-  MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1_DIRECT = 3,     /* direct store */
-  MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1_DIRECT = 4,  /* direct store */
-  MOEGEMM_WGRAD_CONFIG_COUNT_ = 5
+  MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1 = 1,
+  MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1 = 2,
+  MOEGEMM_WGRAD_CONFIG_COUNT_ = 3
 } moegemm_wgrad_config_t;
 
 typedef struct moegemm_wgrad_problem {

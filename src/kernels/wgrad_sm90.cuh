@@ -19,7 +19,9 @@
 // any k_i works as long as rows are 16-byte aligned (m, n multiples of 8).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -46,27 +48,24 @@ namespace moegemm::detail {
 // ---------------------------------------------------------------------------
 // Tile configurations (see moegemm_wgrad_config_t)
 
+template <int StoreStages>
 struct PingpongTile128x128x64Cluster2x1 {
+  static constexpr int kStoreStages = StoreStages;
   using TileShape = cute::Shape<cute::_128, cute::_128, cute::_64>;
   using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
   using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
   using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
 };
 
+template <int StoreStages>
 struct CooperativeTile256x128x64Cluster2x1 {
+  static constexpr int kStoreStages = StoreStages;
   using TileShape = cute::Shape<cute::_256, cute::_128, cute::_64>;
   using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
   using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
   using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
 };
 
-// The same tiles with the direct-store epilogue: accumulators go from
-// registers to global memory, with no shared-memory staging, no TMA store
-// and no per-group output descriptor.
-template <class Config>
-struct DirectStore : Config {
-  using EpilogueSchedule = cutlass::epilogue::PtrArrayNoSmemWarpSpecialized;
-};
 
 // ---------------------------------------------------------------------------
 // The grouped GEMM for one configuration and output type.
@@ -88,13 +87,30 @@ struct WgradGemm {
   using GroupShape = typename ProblemShape::UnderlyingProblemShape;
 
   // C is D itself (read only when beta != 0, i.e. when accumulating).
-  using Epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
-      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, typename Config::TileShape,
-      typename Config::ClusterShape, cutlass::epilogue::collective::EpilogueTileAuto,
-      ElementAccumulator, ElementAccumulator, ElementD, LayoutD*, kAlignD, ElementD, LayoutD*,
-      kAlignD, typename Config::EpilogueSchedule,
-      cutlass::epilogue::fusion::LinearCombination<ElementD, ElementAccumulator, ElementD,
-                                                   ElementAccumulator>>::CollectiveOp;
+  using TileShape = typename Config::TileShape;
+  using EpilogueSchedule = typename Config::EpilogueSchedule;
+  using FusionOp = cutlass::epilogue::fusion::LinearCombination<ElementD, ElementAccumulator, ElementD,
+                                                                ElementAccumulator>;
+  using EpilogueTile = decltype(cutlass::epilogue::collective::detail::sm90_compute_tile_shape_or_override<
+                                ElementD, cutlass::epilogue::collective::EpilogueTileAuto, EpilogueSchedule,
+                                TileShape>());
+  static constexpr int kEpilogueTiles =
+      decltype(cute::size(cute::shape_div(cute::take<0, 2>(TileShape{}), EpilogueTile{})))::value;
+  // CUTLASS's builder keeps 2 output sub-tiles in flight; with small K the
+  // output store is the bottleneck, so the configuration chooses how many
+  // TMA stores may be outstanding (bounded by the sub-tiles of a tile).
+  // Capped so that the C/D staging buffers leave room for mainloop stages.
+  static constexpr int kSubtileBytes = static_cast<int>(cute::size(EpilogueTile{})) * sizeof(ElementD);
+  static constexpr int kStoreStages =
+      std::min({Config::kStoreStages, kEpilogueTiles, 72 * 1024 / kSubtileBytes - 1});
+  static constexpr bool kCooperative =
+      std::is_same_v<EpilogueSchedule, cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative>;
+  using EpiloguePolicy = cutlass::epilogue::Sm90PtrArrayTmaWarpSpecialized<
+      kStoreStages + 1, kStoreStages, static_cast<int>(cute::size(EpilogueTile{})) / (kCooperative ? 256 : 128),
+      /*ReuseSmemC=*/true, /*DelayTmaStore=*/false, EpilogueSchedule::NumEpilogueWarpGroups>;
+  using Epilogue = typename cutlass::epilogue::collective::detail::Sm90TmaBuilderImpl<
+      TileShape, EpilogueTile, ElementAccumulator, ElementAccumulator, ElementD, LayoutD*, kAlignD, ElementD,
+      LayoutD*, kAlignD, FusionOp, EpiloguePolicy>::CollectiveOp;
 
   using BuiltMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA*, kAlignAB, ElementAB,
@@ -420,6 +436,11 @@ Check launch_setup(const SetupArgs<G>& a, const moegemm_wgrad_problem_t& p, int 
     for (int i = 0; i < p.num_groups; ++i) host.sizes[i] = static_cast<int32_t>(p.group_sizes[i]);
   if (p.out_ptrs != nullptr && p.out_ptrs_location == MOEGEMM_MEMORY_HOST)
     for (int i = 0; i < p.num_groups; ++i) host.out_ptrs[i] = p.out_ptrs[i];
+  // Same shared-memory carveout as the GEMM: switching an SM's L1/shared
+  // split between the two kernels would stall it.
+  static const cudaError_t carveout = cudaFuncSetAttribute(
+      wgrad_setup_kernel<G, Cap>, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+  if (carveout != cudaSuccess) return cuda_fail(carveout, "cudaFuncSetAttribute(wgrad_setup_kernel)");
   wgrad_setup_kernel<G, Cap><<<blocks, kSetupThreads, 0, stream>>>(a, host);
   if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
     return cuda_fail(err, "launch of wgrad_setup_kernel");
@@ -497,28 +518,41 @@ Check run_wgrad_gemm(const WgradLaunch& l) {
   return Check{};
 }
 
+// Experiment switch (MOEGEMM_EPILOGUE_STAGES = 2, 4 or 8): TMA stores in flight.
+inline int epilogue_store_stages() {
+  static const int stages = [] {
+    const char* v = std::getenv("MOEGEMM_EPILOGUE_STAGES");
+    const int s = v != nullptr ? std::atoi(v) : 4;
+    return (s == 2 || s == 4 || s == 8) ? s : 4;
+  }();
+  return stages;
+}
+
 template <class ElementD>
 size_t wgrad_workspace_size_for(int g, int sm_count) {
   size_t bytes = 0;
-  for (size_t b : {wgrad_workspace_bytes<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(g, sm_count),
-                   wgrad_workspace_bytes<WgradGemm<CooperativeTile256x128x64Cluster2x1, ElementD>>(g, sm_count),
-                   wgrad_workspace_bytes<WgradGemm<DirectStore<PingpongTile128x128x64Cluster2x1>, ElementD>>(g, sm_count),
-                   wgrad_workspace_bytes<WgradGemm<DirectStore<CooperativeTile256x128x64Cluster2x1>, ElementD>>(g, sm_count)})
+  for (size_t b : {wgrad_workspace_bytes<WgradGemm<PingpongTile128x128x64Cluster2x1<2>, ElementD>>(g, sm_count),
+                   wgrad_workspace_bytes<WgradGemm<CooperativeTile256x128x64Cluster2x1<2>, ElementD>>(g, sm_count)})
     bytes = b > bytes ? b : bytes;
   return bytes;
+}
+
+template <template <int> class Config, class ElementD>
+Check run_wgrad_stages(const WgradLaunch& l) {
+  switch (epilogue_store_stages()) {
+    case 2: return run_wgrad_gemm<WgradGemm<Config<2>, ElementD>>(l);
+    case 8: return run_wgrad_gemm<WgradGemm<Config<8>, ElementD>>(l);
+    default: return run_wgrad_gemm<WgradGemm<Config<4>, ElementD>>(l);
+  }
 }
 
 template <class ElementD>
 Check run_wgrad_for(const WgradLaunch& l) {
   switch (l.config) {
     case MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1:
-      return run_wgrad_gemm<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(l);
+      return run_wgrad_stages<PingpongTile128x128x64Cluster2x1, ElementD>(l);
     case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1:
-      return run_wgrad_gemm<WgradGemm<CooperativeTile256x128x64Cluster2x1, ElementD>>(l);
-    case MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1_DIRECT:
-      return run_wgrad_gemm<WgradGemm<DirectStore<PingpongTile128x128x64Cluster2x1>, ElementD>>(l);
-    case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1_DIRECT:
-      return run_wgrad_gemm<WgradGemm<DirectStore<CooperativeTile256x128x64Cluster2x1>, ElementD>>(l);
+      return run_wgrad_stages<CooperativeTile256x128x64Cluster2x1, ElementD>(l);
     default:
       return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "config: not a concrete wgrad configuration"};
   }
