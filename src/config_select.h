@@ -16,6 +16,11 @@ struct WgradShape {
   moegemm_dtype_t out_dtype;
 };
 
+// Thresholds of the AUTO rule (see config_select.cpp).
+constexpr int64_t kCooperativeMaxSmallK = 128;               // tokens per group
+constexpr int64_t kCooperativeMinLargeK = 4096;              // tokens per group
+constexpr int64_t kCooperativeMinLargeOutput = 1536 * 2048;  // m * n
+
 // AUTO resolved to a concrete configuration; an explicit request is returned as is.
 moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& shape, moegemm_wgrad_config_t requested);
 

@@ -48,34 +48,39 @@ TEST(ConfigSelect, ExplicitRequestIsReturnedAsIs) {
           << "g=" << s.num_groups << " m=" << s.m << " n=" << s.n << " T=" << s.total_tokens;
 }
 
-// Cooperative 256x128 only when every group averages >= 4096 tokens and each
-// output has >= 2048*4096 elements; ping-pong otherwise.
-TEST(ConfigSelect, LargeShapeRule) {
-  const int64_t kLargeOutput = int64_t{2048} * 4096;
+// Cooperative 256x128 when groups average <= 128 tokens (store bound), or
+// >= 4096 tokens with outputs of >= 1536*2048 elements (compute bound);
+// ping-pong otherwise.
+TEST(ConfigSelect, SmallAndLargeShapeRules) {
+  using moegemm::detail::kCooperativeMaxSmallK;
+  using moegemm::detail::kCooperativeMinLargeK;
+  using moegemm::detail::kCooperativeMinLargeOutput;
   for (moegemm_dtype_t dt : kDtypes) {
     for (int g : {1, 8, 64}) {
-      const int64_t big_t = int64_t{4096} * g;
-      // At and above both thresholds.
-      EXPECT_EQ(choose_wgrad_config({g, 2048, 4096, big_t, dt}, kAuto), kCooperative) << "g=" << g;
-      EXPECT_EQ(choose_wgrad_config({g, 4096, 2048, big_t, dt}, kAuto), kCooperative) << "g=" << g;
+      // Few tokens: cooperative up to and including the threshold, whatever the output size.
+      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, kCooperativeMaxSmallK * g, dt}, kAuto), kCooperative);
+      EXPECT_EQ(choose_wgrad_config({g, 8, 8, 1, dt}, kAuto), kCooperative);
+      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, (kCooperativeMaxSmallK + 1) * g, dt}, kAuto), kPingpong);
+      // Many tokens and a large output: cooperative.
+      const int64_t big_t = kCooperativeMinLargeK * g;
+      EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, big_t, dt}, kAuto), kCooperative) << "g=" << g;
       EXPECT_EQ(choose_wgrad_config({g, 7168, 4096, 4 * big_t, dt}, kAuto), kCooperative) << "g=" << g;
       // Average K one short (integer average T / g).
-      EXPECT_EQ(choose_wgrad_config({g, 2048, 4096, big_t - 1, dt}, kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, big_t - 1, dt}, kAuto), kPingpong) << "g=" << g;
       // Output one row of 8 short of the threshold.
-      ASSERT_LT(int64_t{2048} * 4088, kLargeOutput);
-      EXPECT_EQ(choose_wgrad_config({g, 2048, 4088, 4 * big_t, dt}, kAuto), kPingpong) << "g=" << g;
-      // Small outputs never go cooperative, however many tokens.
-      EXPECT_EQ(choose_wgrad_config({g, 136, 7168, 64 * big_t, dt}, kAuto), kPingpong) << "g=" << g;
-      EXPECT_EQ(choose_wgrad_config({g, 8, 8, 64 * big_t, dt}, kAuto), kPingpong) << "g=" << g;
-      // Large outputs with few tokens stay ping-pong.
-      EXPECT_EQ(choose_wgrad_config({g, 7168, 7168, 100 * int64_t{g}, dt}, kAuto), kPingpong) << "g=" << g;
+      ASSERT_LT(int64_t{1536} * 2040, kCooperativeMinLargeOutput);
+      EXPECT_EQ(choose_wgrad_config({g, 1536, 2040, 4 * big_t, dt}, kAuto), kPingpong) << "g=" << g;
+      // The seed grid's outputs (512 x 2048) stay ping-pong at any larger K.
+      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 64 * big_t, dt}, kAuto), kPingpong) << "g=" << g;
+      // Large outputs with a middling K stay ping-pong.
+      EXPECT_EQ(choose_wgrad_config({g, 7168, 7168, 1000 * int64_t{g}, dt}, kAuto), kPingpong) << "g=" << g;
     }
   }
 }
 
 TEST(ConfigSelect, NoGroupsOrNoTokensDoNotDivideByZero) {
-  EXPECT_EQ(choose_wgrad_config({0, 2048, 4096, 1 << 20, MOEGEMM_DTYPE_FP32}, kAuto), kPingpong);
-  EXPECT_EQ(choose_wgrad_config({16, 2048, 4096, 0, MOEGEMM_DTYPE_FP32}, kAuto), kPingpong);
+  EXPECT_TRUE(is_concrete(choose_wgrad_config({0, 2048, 4096, 1 << 20, MOEGEMM_DTYPE_FP32}, kAuto)));
+  EXPECT_TRUE(is_concrete(choose_wgrad_config({16, 2048, 4096, 0, MOEGEMM_DTYPE_FP32}, kAuto)));
 }
 
 TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
@@ -101,6 +106,8 @@ TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
   p.total_tokens = 4 * 4096 - 1;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
+  p.total_tokens = 4 * 128;
+  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
 }
 
 }  // namespace

@@ -19,9 +19,7 @@
 // any k_i works as long as rows are 16-byte aligned (m, n multiples of 8).
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -48,18 +46,14 @@ namespace moegemm::detail {
 // ---------------------------------------------------------------------------
 // Tile configurations (see moegemm_wgrad_config_t)
 
-template <int StoreStages>
 struct PingpongTile128x128x64Cluster2x1 {
-  static constexpr int kStoreStages = StoreStages;
   using TileShape = cute::Shape<cute::_128, cute::_128, cute::_64>;
   using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
   using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
   using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
 };
 
-template <int StoreStages>
 struct CooperativeTile256x128x64Cluster2x1 {
-  static constexpr int kStoreStages = StoreStages;
   using TileShape = cute::Shape<cute::_256, cute::_128, cute::_64>;
   using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
   using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
@@ -86,31 +80,16 @@ struct WgradGemm {
   using ProblemShape = cutlass::gemm::GroupProblemShape<cute::Shape<int, int, int>>;
   using GroupShape = typename ProblemShape::UnderlyingProblemShape;
 
-  // C is D itself (read only when beta != 0, i.e. when accumulating).
-  using TileShape = typename Config::TileShape;
-  using EpilogueSchedule = typename Config::EpilogueSchedule;
-  using FusionOp = cutlass::epilogue::fusion::LinearCombination<ElementD, ElementAccumulator, ElementD,
-                                                                ElementAccumulator>;
-  using EpilogueTile = decltype(cutlass::epilogue::collective::detail::sm90_compute_tile_shape_or_override<
-                                ElementD, cutlass::epilogue::collective::EpilogueTileAuto, EpilogueSchedule,
-                                TileShape>());
-  static constexpr int kEpilogueTiles =
-      decltype(cute::size(cute::shape_div(cute::take<0, 2>(TileShape{}), EpilogueTile{})))::value;
-  // CUTLASS's builder keeps 2 output sub-tiles in flight; with small K the
-  // output store is the bottleneck, so the configuration chooses how many
-  // TMA stores may be outstanding (bounded by the sub-tiles of a tile).
-  // Capped so that the C/D staging buffers leave room for mainloop stages.
-  static constexpr int kSubtileBytes = static_cast<int>(cute::size(EpilogueTile{})) * sizeof(ElementD);
-  static constexpr int kStoreStages =
-      std::min({Config::kStoreStages, kEpilogueTiles, 72 * 1024 / kSubtileBytes - 1});
-  static constexpr bool kCooperative =
-      std::is_same_v<EpilogueSchedule, cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative>;
-  using EpiloguePolicy = cutlass::epilogue::Sm90PtrArrayTmaWarpSpecialized<
-      kStoreStages + 1, kStoreStages, static_cast<int>(cute::size(EpilogueTile{})) / (kCooperative ? 256 : 128),
-      /*ReuseSmemC=*/true, /*DelayTmaStore=*/false, EpilogueSchedule::NumEpilogueWarpGroups>;
-  using Epilogue = typename cutlass::epilogue::collective::detail::Sm90TmaBuilderImpl<
-      TileShape, EpilogueTile, ElementAccumulator, ElementAccumulator, ElementD, LayoutD*, kAlignD, ElementD,
-      LayoutD*, kAlignD, FusionOp, EpiloguePolicy>::CollectiveOp;
+  // C is D itself (read only when beta != 0, i.e. when accumulating). The
+  // builder keeps 2 output sub-tiles in flight; 4 and 8 were measured slower
+  // (docs/perf-notes.md).
+  using Epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, typename Config::TileShape,
+      typename Config::ClusterShape, cutlass::epilogue::collective::EpilogueTileAuto,
+      ElementAccumulator, ElementAccumulator, ElementD, LayoutD*, kAlignD, ElementD, LayoutD*,
+      kAlignD, typename Config::EpilogueSchedule,
+      cutlass::epilogue::fusion::LinearCombination<ElementD, ElementAccumulator, ElementD,
+                                                   ElementAccumulator>>::CollectiveOp;
 
   using BuiltMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA*, kAlignAB, ElementAB,
@@ -208,13 +187,15 @@ struct SetupArgs {
 };
 
 // Groups are handled in chunks of kSetupChunk. Within a chunk the GEMM's
-// group slots are ordered by decreasing k: CUTLASS's persistent scheduler deals
+// group slots are ordered by decreasing k (when groups are large enough for
+// it to matter): CUTLASS's persistent scheduler deals
 // tiles round-robin in slot order, so the heaviest tiles start first and the
 // light ones fill in at the end (ragged k otherwise leaves some SMs with
 // several of the heaviest tiles).
 constexpr int kSetupItems = 2;
 constexpr int kSetupChunk = kSetupThreads * kSetupItems;
 constexpr int kSortKeyBits = 8;
+constexpr int kSortMinAvgTokens = 1024;
 
 template <class G, int Cap>
 __device__ char* group_output(const SetupArgs<G>& a, const HostGroupData<Cap>& host, int group, size_t group_bytes) {
@@ -246,6 +227,10 @@ __global__ void __launch_bounds__(kSetupThreads)
   // The order only needs to be roughly right: sort on k's top kSortKeyBits
   // bits (one or two radix passes instead of eight).
   const int key_shift = max(0, 32 - __clz(static_cast<uint32_t>(T)) - kSortKeyBits);
+  // Measured: ordering pays from about 1k tokens per group on (seed grid,
+  // H100); below that tiles cost about the same and the sort (~1 us of this
+  // kernel, which the GEMM waits for) is skipped.
+  const bool sort = a.g > 1 && T > int64_t{kSortMinAvgTokens} * a.g;
   int64_t carry = 0;  // clamped offset where this chunk of groups starts
 
   for (int base = 0; base < a.g; base += kSetupChunk) {
@@ -272,10 +257,16 @@ __global__ void __launch_bounds__(kSetupThreads)
     if (tid == 0) fill_count = 0;
     __syncthreads();  // scan storage is reused by the sort
     // Stable: equal keys keep their order, so the result is deterministic.
-    Sort(temp.sort).SortDescending(keys, locals, 0, kSortKeyBits);
+    if (sort) {
+      // Striped result: thread t gets slots t, t + kSetupThreads, ..., so the
+      // descriptor writes below spread over all threads.
+      Sort(temp.sort).SortDescendingBlockedToStriped(keys, locals, 0, kSortKeyBits);
+    } else {
+      for (int j = 0; j < kSetupItems; ++j) locals[j] = j * kSetupThreads + tid;
+    }
 
     for (int j = 0; j < kSetupItems; ++j) {
-      const int slot = base + tid * kSetupItems + j;  // the GEMM's group index
+      const int slot = base + j * kSetupThreads + tid;  // the GEMM's group index
       if (slot >= a.g) continue;                     // out-of-range groups sort last (k = 0)
       const int local = locals[j];
       const int group = base + local;
@@ -518,41 +509,20 @@ Check run_wgrad_gemm(const WgradLaunch& l) {
   return Check{};
 }
 
-// Experiment switch (MOEGEMM_EPILOGUE_STAGES = 2, 4 or 8): TMA stores in flight.
-inline int epilogue_store_stages() {
-  static const int stages = [] {
-    const char* v = std::getenv("MOEGEMM_EPILOGUE_STAGES");
-    const int s = v != nullptr ? std::atoi(v) : 4;
-    return (s == 2 || s == 4 || s == 8) ? s : 4;
-  }();
-  return stages;
-}
-
 template <class ElementD>
 size_t wgrad_workspace_size_for(int g, int sm_count) {
-  size_t bytes = 0;
-  for (size_t b : {wgrad_workspace_bytes<WgradGemm<PingpongTile128x128x64Cluster2x1<2>, ElementD>>(g, sm_count),
-                   wgrad_workspace_bytes<WgradGemm<CooperativeTile256x128x64Cluster2x1<2>, ElementD>>(g, sm_count)})
-    bytes = b > bytes ? b : bytes;
-  return bytes;
-}
-
-template <template <int> class Config, class ElementD>
-Check run_wgrad_stages(const WgradLaunch& l) {
-  switch (epilogue_store_stages()) {
-    case 2: return run_wgrad_gemm<WgradGemm<Config<2>, ElementD>>(l);
-    case 8: return run_wgrad_gemm<WgradGemm<Config<8>, ElementD>>(l);
-    default: return run_wgrad_gemm<WgradGemm<Config<4>, ElementD>>(l);
-  }
+  const size_t a = wgrad_workspace_bytes<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(g, sm_count);
+  const size_t b = wgrad_workspace_bytes<WgradGemm<CooperativeTile256x128x64Cluster2x1, ElementD>>(g, sm_count);
+  return a > b ? a : b;
 }
 
 template <class ElementD>
 Check run_wgrad_for(const WgradLaunch& l) {
   switch (l.config) {
     case MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1:
-      return run_wgrad_stages<PingpongTile128x128x64Cluster2x1, ElementD>(l);
+      return run_wgrad_gemm<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(l);
     case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1:
-      return run_wgrad_stages<CooperativeTile256x128x64Cluster2x1, ElementD>(l);
+      return run_wgrad_gemm<WgradGemm<CooperativeTile256x128x64Cluster2x1, ElementD>>(l);
     default:
       return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "config: not a concrete wgrad configuration"};
   }
