@@ -38,7 +38,7 @@
 #include "cutlass/kernel_hardware_info.h"
 #include "cutlass/util/packed_stride.hpp"
 
-#include "kernels/prebuilt_tma_mainloop.cuh"
+#include "kernels/prebuilt_tma_descriptors.cuh"
 #include "kernels/wgrad_sm90.h"
 
 namespace moegemm::detail {
@@ -64,9 +64,10 @@ struct CooperativeTile256x128x64Cluster2x1 {
 // ---------------------------------------------------------------------------
 // The grouped GEMM for one configuration and output type.
 
-// The mainloop's per-group TMA descriptors for A and B come from the setup
-// kernel (PrebuiltTmaMainloop; measured 3-4% faster on the seed grid than
-// CUTLASS rewriting them in the GEMM at every change of group).
+// The per-group TMA descriptors (A, B; D, C) come from the setup kernel
+// (prebuilt_tma_descriptors.cuh) instead of being rewritten in the GEMM at
+// every change of group; for the mainloop alone that measured 3-4% faster on
+// the seed grid.
 template <class Config, class ElementD_>
 struct WgradGemm {
   using ElementAB = cutlass::bfloat16_t;
@@ -83,13 +84,14 @@ struct WgradGemm {
   // C is D itself (read only when beta != 0, i.e. when accumulating). The
   // builder keeps 2 output sub-tiles in flight; 4 and 8 were measured slower
   // (docs/perf-notes.md).
-  using Epilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+  using BuiltEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, typename Config::TileShape,
       typename Config::ClusterShape, cutlass::epilogue::collective::EpilogueTileAuto,
       ElementAccumulator, ElementAccumulator, ElementD, LayoutD*, kAlignD, ElementD, LayoutD*,
       kAlignD, typename Config::EpilogueSchedule,
       cutlass::epilogue::fusion::LinearCombination<ElementD, ElementAccumulator, ElementD,
                                                    ElementAccumulator>>::CollectiveOp;
+  using Epilogue = PrebuiltTmaEpilogue<BuiltEpilogue>;
 
   using BuiltMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA*, kAlignAB, ElementAB,
@@ -184,6 +186,7 @@ struct SetupArgs {
   typename G::StrideB stride_b;
   typename G::StrideD stride_d;
   typename G::Kernel::MainloopParams mainloop;  // where the prebuilt descriptors go
+  typename G::Kernel::EpilogueParams epilogue;
 };
 
 // Groups are handled in chunks of kSetupChunk. Within a chunk the GEMM's
@@ -289,10 +292,14 @@ __global__ void __launch_bounds__(kSetupThreads)
       a.ws.stride_b[slot] = a.stride_b;
       a.ws.stride_c[slot] = a.stride_d;
       a.ws.stride_d[slot] = a.stride_d;
-      if (run)
+      if (run) {
         G::Mainloop::write_group_descriptors(a.mainloop, slot, a.dy + start * a.m, a.stride_a,
                                              a.x + start * a.n, a.stride_b, static_cast<int>(a.m),
                                              static_cast<int>(a.n), k_clamped, descriptor_scratch[tid]);
+        G::Epilogue::write_group_descriptors(a.epilogue, slot, reinterpret_cast<typename G::ElementD*>(out),
+                                             a.stride_d, static_cast<int>(a.m), static_cast<int>(a.n),
+                                             descriptor_scratch[tid]);
+      }
     }
     __syncthreads();
 
@@ -482,6 +489,7 @@ Check run_wgrad_gemm(const WgradLaunch& l) {
   Check c = cached_params<G>(l, ws, accumulate, &params);
   if (!c.ok()) return c;
   a.mainloop = params.mainloop;
+  a.epilogue = params.epilogue;
 
   const bool host_data = a.device_sizes == nullptr ||
                          (p.out_ptrs != nullptr && p.out_ptrs_location == MOEGEMM_MEMORY_HOST);
