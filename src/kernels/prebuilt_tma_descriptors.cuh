@@ -1,5 +1,5 @@
 // CUTLASS SM90 ptr-array mainloop and epilogue whose per-group TMA
-// descriptors are built ahead of time (by moegemm's prepare_groups) instead of
+// descriptors are built ahead of time (by moegemm's setup kernel) instead of
 // inside the GEMM.
 //
 // CUTLASS's grouped collectives rewrite their TMA descriptors whenever a CTA
@@ -9,7 +9,7 @@
 // stores to complete before it may overwrite its descriptor. With ragged,
 // small K nearly every tile of a CTA is in another group, so that chain sits in
 // front of nearly every tile's loads and serialises its output stores. Here
-// prepare_groups writes two descriptors per group into each collective's
+// the setup kernel writes two descriptors per group into each collective's
 // workspace (mainloop: A_i, B_i; epilogue: D_i, C_i) and the GEMM only picks
 // the group's pair and issues an acquire fence on it.
 #pragma once
@@ -92,8 +92,7 @@ struct PrebuiltTmaMainloop : Base {
     const int32_t group = cute::get<2>(inputs);
     cute::TmaDescriptor const* desc_a = cute::get<0>(tables) + kDescriptorsPerGroup * group;
     cute::TmaDescriptor const* desc_b = desc_a + 1;
-    // Written by prepare_groups (this CTA and, identically, all others)
-    // through the generic proxy.
+    // Written by the setup kernel (an earlier grid) through the generic proxy.
     cute::tma_descriptor_fence_acquire(desc_a);
     cute::tma_descriptor_fence_acquire(desc_b);
     Base::load(params, pipeline, smem_pipe_write,
@@ -102,7 +101,7 @@ struct PrebuiltTmaMainloop : Base {
                block_rank_in_cluster, shared_tensors);
   }
 
-  // Called by prepare_groups, one thread per group: writes the group's A and
+  // Called by the setup kernel, one thread per group: writes the group's A and
   // B descriptors (A: M x K with strides dA, B: N x K with strides dB).
   template <class ElementA, class StrideA, class ElementB, class StrideB>
   CUTLASS_DEVICE static void write_group_descriptors(Params const& params, int32_t group,
@@ -189,7 +188,7 @@ struct PrebuiltTmaEpilogue : Base {
                        tile_coord_mnkl, accumulators, tiled_mma, thread_idx, shared_tensors, desc_d, subtile_idx);
   }
 
-  // Called by prepare_groups, one thread per group: D_i (and C_i = D_i) as
+  // Called by the setup kernel, one thread per group: D_i (and C_i = D_i) as
   // row-major M x N with strides dD.
   template <class Element, class Stride>
   CUTLASS_DEVICE static void write_group_descriptors(Params const& params, int32_t group, Element* ptr_d,

@@ -1,12 +1,12 @@
 // SM90 variable-K weight-gradient kernel family:
 //   D_i[m, n] (+)= dY_i^T · X_i,  i < g,  K = k_i ragged.
 //
-// One launch per call, wgrad_kernel:
-//   1. prepare_groups: every CTA turns the split sizes (host values in the
-//      kernel's parameters, or a device array) into clamped offsets, writes the
-//      per-group problem shapes / pointers / strides / TMA descriptors that the
-//      grouped GEMM reads, and the CTAs together zero-fill the outputs of empty
-//      groups (unless accumulating). The host never reads the split sizes.
+// Two launches per call:
+//   1. wgrad_setup_kernel: turns the split sizes (host values in the kernel's
+//      parameters, or a device array) into clamped offsets, writes the
+//      per-group problem shapes / pointers / strides that the grouped GEMM
+//      reads, and zero-fills the outputs of empty groups (unless
+//      accumulating). The host never reads the split sizes.
 //   2. A CUTLASS 3.x SM90 ptr-array grouped GEMM (TMA + WGMMA, warp
 //      specialised, persistent group tile scheduler). Empty groups get the
 //      shape (0, 0, 0): no tile, so no TMA descriptor ever sees a zero extent.
@@ -64,7 +64,7 @@ struct CooperativeTile256x128x64Cluster2x1 {
 // ---------------------------------------------------------------------------
 // The grouped GEMM for one configuration and output type.
 
-// The per-group TMA descriptors (A, B; D, C) come from prepare_groups
+// The per-group TMA descriptors (A, B; D, C) come from the setup kernel
 // (prebuilt_tma_descriptors.cuh) instead of being rewritten in the GEMM at
 // every change of group; for the mainloop alone that measured 3-4% faster on
 // the seed grid.
@@ -151,15 +151,17 @@ struct WgradWorkspace {
 };
 
 // ---------------------------------------------------------------------------
-// Group preparation, fused into the GEMM kernel
-//
-// Every CTA turns the split sizes into clamped offsets and writes the
-// per-group problem shapes, pointers, strides and TMA descriptors that
-// CUTLASS's grouped kernel reads, then runs that kernel. All CTAs compute and
-// store the very same bytes, so each CTA can read the arrays right after its
-// own stores, with no grid-wide synchronisation and no separate setup launch
-// (which measured ~5 us on the critical path of every call). Outputs of empty
-// groups are zero-filled by the CTAs together (not when accumulating).
+// Programmatic dependent launch (PTX, sm_90). Written out rather than taken
+// from CUTLASS, whose helpers compile to nothing unless a macro is set: a
+// silently missing wait would be a race.
+
+__device__ __forceinline__ void grid_dependency_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void allow_dependent_grids() { asm volatile("griddepcontrol.launch_dependents;"); }
+
+// ---------------------------------------------------------------------------
+// Setup kernel
+
+constexpr int kSetupThreads = 256;
 
 // Host-resident split sizes / output pointers travel in the kernel's
 // parameters: no copy, and a captured graph keeps the values of capture time.
@@ -170,7 +172,7 @@ struct HostGroupData {
 };
 
 template <class G>
-struct GroupArgs {
+struct SetupArgs {
   int g;
   int64_t m, n, total_tokens;
   const typename G::ElementAB* x;
@@ -183,101 +185,103 @@ struct GroupArgs {
   typename G::StrideA stride_a;
   typename G::StrideB stride_b;
   typename G::StrideD stride_d;
+  typename G::Kernel::MainloopParams mainloop;  // where the prebuilt descriptors go
+  typename G::Kernel::EpilogueParams epilogue;
 };
 
-// Groups are handled in chunks. Within a chunk the GEMM's group slots are
-// ordered by decreasing k once groups are large enough for it to matter:
-// CUTLASS's persistent scheduler deals tiles round-robin in slot order, so the
-// heaviest tiles start first and light ones fill in at the end (ragged k
-// otherwise leaves some SMs with several of the heaviest tiles). Measured on
-// the seed grid (H100): 10-20% faster from 512 tokens per group on, no gain
-// below 256, where the sort would only add latency.
-constexpr int kPrepareItems = 2;
-constexpr int kSortKeyBits = 8;  // the order need only be roughly right
-constexpr int kSortMinAvgTokens = 256;
-
-template <class G>
-struct PrepareScratch {
-  static constexpr int kThreads = G::Kernel::MaxThreadsPerBlock;
-  static constexpr int kChunk = kThreads * kPrepareItems;
-  using Scan = cub::BlockScan<int64_t, kThreads>;
-  using Sort = cub::BlockRadixSort<uint32_t, kThreads, kPrepareItems, int32_t>;
-  struct alignas(128) Descriptor {
-    cute::TmaDescriptor value;
-  };
-  Descriptor descriptor[kThreads];  // one scratch descriptor per thread
-  union {
-    typename Scan::TempStorage scan;
-    typename Sort::TempStorage sort;
-  } temp;
-  int32_t chunk_start[kChunk];  // clamped row offset of each group of the chunk
-  int32_t chunk_k[kChunk];      // clamped token count
-  int32_t fill_list[kChunk];
-  int fill_count;
-};
+// Groups are handled in chunks of kSetupChunk. Within a chunk the GEMM's
+// group slots are ordered by decreasing k (when groups are large enough for
+// it to matter): CUTLASS's persistent scheduler deals
+// tiles round-robin in slot order, so the heaviest tiles start first and the
+// light ones fill in at the end (ragged k otherwise leaves some SMs with
+// several of the heaviest tiles).
+constexpr int kSetupItems = 2;
+constexpr int kSetupChunk = kSetupThreads * kSetupItems;
+constexpr int kSortKeyBits = 8;
+constexpr int kSortMinAvgTokens = 1024;
 
 template <class G, int Cap>
-__device__ char* group_output(const GroupArgs<G>& a, const HostGroupData<Cap>& host, int group, size_t group_bytes) {
+__device__ char* group_output(const SetupArgs<G>& a, const HostGroupData<Cap>& host, int group, size_t group_bytes) {
   if (a.out != nullptr) return a.out + static_cast<size_t>(group) * group_bytes;
   return static_cast<char*>(a.device_out_ptrs != nullptr ? a.device_out_ptrs[group] : host.out_ptrs[group]);
 }
 
 template <class G, int Cap>
-__device__ void prepare_groups(const GroupArgs<G>& a, const typename G::Params& params,
-                               const HostGroupData<Cap>& host, PrepareScratch<G>& s) {
-  using Scratch = PrepareScratch<G>;
-  constexpr int kThreads = Scratch::kThreads;
+__global__ void __launch_bounds__(kSetupThreads)
+    wgrad_setup_kernel(const SetupArgs<G> a, const HostGroupData<Cap> host) {
+  using Scan = cub::BlockScan<int64_t, kSetupThreads>;
+  using Sort = cub::BlockRadixSort<uint32_t, kSetupThreads, kSetupItems, int32_t>;
+  __shared__ union {
+    typename Scan::TempStorage scan;
+    typename Sort::TempStorage sort;
+  } temp;
+  __shared__ int32_t chunk_start[kSetupChunk];  // clamped row offset of each group of the chunk
+  __shared__ int32_t chunk_k[kSetupChunk];      // clamped token count
+  __shared__ int fill_list[kSetupChunk];
+  __shared__ int fill_count;
+  __shared__ alignas(128) cute::TmaDescriptor descriptor_scratch[kSetupThreads];
+
+  // Let the GEMM grid get scheduled now; it waits for this grid's completion
+  // (and memory flush) before reading anything written here.
+  allow_dependent_grids();
   const int64_t T = a.total_tokens;
   const size_t group_bytes = static_cast<size_t>(a.m * a.n) * sizeof(typename G::ElementD);
   const int tid = static_cast<int>(threadIdx.x);
+  // The order only needs to be roughly right: sort on k's top kSortKeyBits
+  // bits (one or two radix passes instead of eight).
   const int key_shift = max(0, 32 - __clz(static_cast<uint32_t>(T)) - kSortKeyBits);
+  // Measured: ordering pays from about 1k tokens per group on (seed grid,
+  // H100); below that tiles cost about the same and the sort (~1 us of this
+  // kernel, which the GEMM waits for) is skipped.
   const bool sort = a.g > 1 && T > int64_t{kSortMinAvgTokens} * a.g;
-  bool wrote_descriptors = false;
   int64_t carry = 0;  // clamped offset where this chunk of groups starts
 
-  for (int base = 0; base < a.g; base += Scratch::kChunk) {
-    int64_t k[kPrepareItems], inclusive[kPrepareItems], chunk_total;
-    for (int j = 0; j < kPrepareItems; ++j) {
-      const int i = base + tid * kPrepareItems + j;
+  for (int base = 0; base < a.g; base += kSetupChunk) {
+    int64_t k[kSetupItems], inclusive[kSetupItems], chunk_total;
+    for (int j = 0; j < kSetupItems; ++j) {
+      const int i = base + tid * kSetupItems + j;
       int64_t v = 0;
       if (i < a.g) v = a.device_sizes != nullptr ? a.device_sizes[i] : host.sizes[i];
       k[j] = v < 0 ? 0 : (v > T ? T : v);  // bounds the sums below by g*T: no overflow
     }
-    typename Scratch::Scan(s.temp.scan).InclusiveSum(k, inclusive, chunk_total);
-    uint32_t keys[kPrepareItems];
-    int32_t locals[kPrepareItems];
-    for (int j = 0; j < kPrepareItems; ++j) {
-      const int local = tid * kPrepareItems + j;
+    Scan(temp.scan).InclusiveSum(k, inclusive, chunk_total);
+    uint32_t keys[kSetupItems];
+    int32_t locals[kSetupItems];
+    for (int j = 0; j < kSetupItems; ++j) {
+      const int local = tid * kSetupItems + j;
       const int64_t start = min(carry + inclusive[j] - k[j], T);
       const int64_t k_clamped = min(carry + inclusive[j], T) - start;
-      s.chunk_start[local] = static_cast<int32_t>(start);
-      s.chunk_k[local] = static_cast<int32_t>(k_clamped);
+      chunk_start[local] = static_cast<int32_t>(start);
+      chunk_k[local] = static_cast<int32_t>(k_clamped);
       keys[j] = static_cast<uint32_t>(k_clamped >> key_shift);
       locals[j] = local;
     }
     carry = min(carry + chunk_total, T);
-    if (tid == 0) s.fill_count = 0;
-    __syncthreads();  // scan storage is reused by the sort; chunk arrays are complete
+    if (tid == 0) fill_count = 0;
+    __syncthreads();  // scan storage is reused by the sort
+    // Stable: equal keys keep their order, so the result is deterministic.
     if (sort) {
-      // Stable, so deterministic and identical in every CTA. Striped result:
-      // thread t gets slots t, t + kThreads, ..., spreading the writes below.
-      typename Scratch::Sort(s.temp.sort).SortDescendingBlockedToStriped(keys, locals, 0, kSortKeyBits);
+      // Striped result: thread t gets slots t, t + kSetupThreads, ..., so the
+      // descriptor writes below spread over all threads.
+      Sort(temp.sort).SortDescendingBlockedToStriped(keys, locals, 0, kSortKeyBits);
     } else {
-      for (int j = 0; j < kPrepareItems; ++j) locals[j] = j * kThreads + tid;
+      for (int j = 0; j < kSetupItems; ++j) locals[j] = j * kSetupThreads + tid;
     }
 
-    for (int j = 0; j < kPrepareItems; ++j) {
-      const int slot = base + j * kThreads + tid;  // the GEMM's group index
-      if (slot >= a.g) continue;                 // out-of-range groups sort last (k = 0)
-      const int group = base + locals[j];
-      const int64_t start = s.chunk_start[locals[j]];
-      const int k_clamped = s.chunk_k[locals[j]];
+    for (int j = 0; j < kSetupItems; ++j) {
+      const int slot = base + j * kSetupThreads + tid;  // the GEMM's group index
+      if (slot >= a.g) continue;                     // out-of-range groups sort last (k = 0)
+      const int local = locals[j];
+      const int group = base + local;
+      const int64_t start = chunk_start[local];
+      const int k_clamped = chunk_k[local];
       char* out = group_output(a, host, group, group_bytes);
       // A device pointer list cannot be checked on the host: a NULL or
       // misaligned entry makes its group a no-op instead of a fault.
       const bool out_ok = out != nullptr && (reinterpret_cast<uintptr_t>(out) % 16) == 0;
       const bool run = out_ok && k_clamped > 0;
-      if (!a.accumulate && out_ok && k_clamped == 0) s.fill_list[atomicAdd(&s.fill_count, 1)] = group;
+      if (!a.accumulate && out_ok && k_clamped == 0) fill_list[atomicAdd(&fill_count, 1)] = group;
+      if (blockIdx.x != 0) continue;
       a.ws.shapes[slot] = run ? typename G::GroupShape{static_cast<int>(a.m), static_cast<int>(a.n), k_clamped}
                               : typename G::GroupShape{0, 0, 0};
       a.ws.ptr_a[slot] = a.dy + start * a.m;
@@ -289,51 +293,46 @@ __device__ void prepare_groups(const GroupArgs<G>& a, const typename G::Params& 
       a.ws.stride_c[slot] = a.stride_d;
       a.ws.stride_d[slot] = a.stride_d;
       if (run) {
-        cute::TmaDescriptor& scratch = s.descriptor[tid].value;
-        G::Mainloop::write_group_descriptors(params.mainloop, slot, a.dy + start * a.m, a.stride_a,
+        G::Mainloop::write_group_descriptors(a.mainloop, slot, a.dy + start * a.m, a.stride_a,
                                              a.x + start * a.n, a.stride_b, static_cast<int>(a.m),
-                                             static_cast<int>(a.n), k_clamped, scratch);
-        G::Epilogue::write_group_descriptors(params.epilogue, slot, reinterpret_cast<typename G::ElementD*>(out),
-                                             a.stride_d, static_cast<int>(a.m), static_cast<int>(a.n), scratch);
-        wrote_descriptors = true;
+                                             static_cast<int>(a.n), k_clamped, descriptor_scratch[tid]);
+        G::Epilogue::write_group_descriptors(a.epilogue, slot, reinterpret_cast<typename G::ElementD*>(out),
+                                             a.stride_d, static_cast<int>(a.m), static_cast<int>(a.n),
+                                             descriptor_scratch[tid]);
       }
     }
     __syncthreads();
 
+    // Empty groups are zero-filled by the whole grid (not when accumulating:
+    // then they stay as they are).
     const size_t vecs = group_bytes / sizeof(uint4);
-    const size_t stride = static_cast<size_t>(gridDim.x) * kThreads;
-    for (int e = 0; e < s.fill_count; ++e) {
-      uint4* dst = reinterpret_cast<uint4*>(group_output(a, host, s.fill_list[e], group_bytes));
-      for (size_t v = blockIdx.x * static_cast<size_t>(kThreads) + tid; v < vecs; v += stride)
+    const size_t stride = static_cast<size_t>(gridDim.x) * blockDim.x;
+    for (int e = 0; e < fill_count; ++e) {
+      uint4* dst = reinterpret_cast<uint4*>(group_output(a, host, fill_list[e], group_bytes));
+      for (size_t v = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; v < vecs; v += stride)
         dst[v] = make_uint4(0, 0, 0, 0);
     }
     __syncthreads();  // chunk arrays and fill_list are reused by the next chunk
   }
-  // Descriptors were written through the generic proxy; the TMA-issuing
-  // threads acquire them before use.
-  if (wrote_descriptors) cute::tma_descriptor_fence_release();
+  // Descriptors were written through the generic proxy; the GEMM acquires them.
+  cute::tma_descriptor_fence_release();
 }
 
-// The kernel: group preparation, then CUTLASS's grouped GEMM on the same
-// shared memory (the preparation's scratch is dead by then).
-template <class G, int Cap>
-__global__ void __launch_bounds__(G::Kernel::MaxThreadsPerBlock, G::Kernel::MinBlocksPerMultiprocessor)
-    wgrad_kernel(CUTLASS_GRID_CONSTANT typename G::Params const params, CUTLASS_GRID_CONSTANT GroupArgs<G> const args,
-                 CUTLASS_GRID_CONSTANT HostGroupData<Cap> const host) {
+// The grouped GEMM's entry point: CUTLASS's kernel body behind a grid
+// dependency wait. It is launched with programmatic dependent launch, so it is
+// scheduled while the setup kernel still runs and only waits here, before the
+// first read of the per-group arguments, instead of after a full launch gap.
+template <class Kernel>
+__global__ void __launch_bounds__(Kernel::MaxThreadsPerBlock, Kernel::MinBlocksPerMultiprocessor)
+    wgrad_gemm_kernel(CUTLASS_GRID_CONSTANT typename Kernel::Params const params) {
   extern __shared__ char smem[];
-  static_assert(sizeof(PrepareScratch<G>) <= G::Kernel::SharedStorageSize);
-  prepare_groups<G, Cap>(args, params, host, *reinterpret_cast<PrepareScratch<G>*>(smem));
-  __syncthreads();
-  typename G::Kernel op;
+  grid_dependency_wait();
+  Kernel op;
   op(params, smem);
 }
 
 // ---------------------------------------------------------------------------
 // Host launcher
-
-// HostGroupData capacities: a small one keeps the usual launch light (the
-// parameters of the largest are ~12 KB).
-constexpr int kSmallHostGroups = 64;
 
 inline Check cuda_fail(cudaError_t err, const char* what) {
   return Check{MOEGEMM_STATUS_CUDA_ERROR, std::string(what) + ": " + cudaGetErrorString(err)};
@@ -353,39 +352,26 @@ size_t wgrad_workspace_bytes(int g, int sm_count) {
   return WgradWorkspace<G>::carve(nullptr, g, cutlass_workspace_bytes<G>(g, sm_count)).bytes;
 }
 
-// One-time per (kernel, device) set-up: the shared-memory opt-in (for each
-// HostGroupData capacity) and the occupancy query. Kept off the per-call path.
-template <class G, int Cap>
-Check enable_kernel(int device) {
-  static std::mutex mu;
-  static std::vector<bool> done(64, false);
-  std::lock_guard<std::mutex> lock(mu);
-  if (device >= static_cast<int>(done.size())) done.resize(device + 1, false);
-  if (!done[device]) {
-    const cudaError_t err = cudaFuncSetAttribute(wgrad_kernel<G, Cap>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 static_cast<int>(G::Kernel::SharedStorageSize));
-    if (err != cudaSuccess) return cuda_fail(err, "cudaFuncSetAttribute(wgrad kernel)");
-    done[device] = true;
-  }
-  return Check{};
-}
-
-template <class G>
-dim3 cluster_dims() {
-  return dim3(cute::size<0>(typename G::Kernel::ClusterShape{}), cute::size<1>(typename G::Kernel::ClusterShape{}),
-              cute::size<2>(typename G::Kernel::ClusterShape{}));
-}
-
+// One-time per (kernel, device) set-up: the shared-memory opt-in and the
+// occupancy query. Kept off the per-call path.
 template <class G>
 Check kernel_hw_info(int device, int sm_count, cutlass::KernelHardwareInfo* out) {
-  if (Check c = enable_kernel<G, 1>(device); !c.ok()) return c;
   static std::mutex mu;
   static std::vector<int> cached(64, -1);  // max active clusters per device id
   std::lock_guard<std::mutex> lock(mu);
   if (device >= static_cast<int>(cached.size())) cached.resize(device + 1, -1);
-  if (cached[device] < 0)
+  if (cached[device] < 0) {
+    using Kernel = typename G::Kernel;
+    constexpr int smem = static_cast<int>(Kernel::SharedStorageSize);
+    cudaError_t err = cudaFuncSetAttribute(wgrad_gemm_kernel<Kernel>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (err != cudaSuccess) return cuda_fail(err, "cudaFuncSetAttribute(wgrad kernel)");
+    const dim3 cluster(cute::size<0>(typename Kernel::ClusterShape{}),
+                       cute::size<1>(typename Kernel::ClusterShape{}),
+                       cute::size<2>(typename Kernel::ClusterShape{}));
     cached[device] = cutlass::KernelHardwareInfo::query_device_max_active_clusters(
-        cluster_dims<G>(), G::Kernel::MaxThreadsPerBlock, reinterpret_cast<const void*>(wgrad_kernel<G, 1>));
+        cluster, Kernel::MaxThreadsPerBlock, reinterpret_cast<const void*>(wgrad_gemm_kernel<Kernel>));
+  }
   *out = cutlass::KernelHardwareInfo{device, sm_count, cached[device]};
   return Check{};
 }
@@ -441,23 +427,21 @@ Check cached_params(const WgradLaunch& l, const WgradWorkspace<G>& ws, bool accu
 }
 
 template <class G, int Cap>
-Check launch_wgrad(const typename G::Params& params, const GroupArgs<G>& args, const WgradLaunch& l) {
-  const moegemm_wgrad_problem_t& p = *l.problem;
+Check launch_setup(const SetupArgs<G>& a, const moegemm_wgrad_problem_t& p, int blocks,
+                   cudaStream_t stream) {
   HostGroupData<Cap> host;  // only the first g entries are read
   if (p.group_sizes_location == MOEGEMM_MEMORY_HOST)
     for (int i = 0; i < p.num_groups; ++i) host.sizes[i] = static_cast<int32_t>(p.group_sizes[i]);
   if (p.out_ptrs != nullptr && p.out_ptrs_location == MOEGEMM_MEMORY_HOST)
     for (int i = 0; i < p.num_groups; ++i) host.out_ptrs[i] = p.out_ptrs[i];
-  if (Check c = enable_kernel<G, Cap>(l.device); !c.ok()) return c;
-
-  void* kernel_params[] = {const_cast<typename G::Params*>(&params), const_cast<GroupArgs<G>*>(&args), &host};
-  const cutlass::Status st = cutlass::ClusterLauncher::launch(
-      G::Kernel::get_grid_shape(params), cluster_dims<G>(), G::Kernel::get_block_shape(),
-      G::Kernel::SharedStorageSize, l.stream, reinterpret_cast<const void*>(wgrad_kernel<G, Cap>), kernel_params);
+  // Same shared-memory carveout as the GEMM: switching an SM's L1/shared
+  // split between the two kernels would stall it.
+  static const cudaError_t carveout = cudaFuncSetAttribute(
+      wgrad_setup_kernel<G, Cap>, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
+  if (carveout != cudaSuccess) return cuda_fail(carveout, "cudaFuncSetAttribute(wgrad_setup_kernel)");
+  wgrad_setup_kernel<G, Cap><<<blocks, kSetupThreads, 0, stream>>>(a, host);
   if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
-    return cuda_fail(err, "launch of the wgrad kernel");
-  if (st != cutlass::Status::kSuccess)
-    return Check{MOEGEMM_STATUS_CUDA_ERROR, "cluster launch of the wgrad kernel failed"};
+    return cuda_fail(err, "launch of wgrad_setup_kernel");
   return Check{};
 }
 
@@ -468,17 +452,7 @@ Check run_wgrad_gemm(const WgradLaunch& l) {
   const bool accumulate = p.accumulate != 0;
   const auto ws = WgradWorkspace<G>::carve(l.workspace, g, cutlass_workspace_bytes<G>(g, l.sm_count));
 
-  // Nothing to do at all: every (host-known) group empty while accumulating.
-  if (accumulate && p.group_sizes_location == MOEGEMM_MEMORY_HOST) {
-    bool any = false;
-    for (int i = 0; i < g && !any; ++i) any = p.group_sizes[i] > 0;
-    if (!any) return Check{};
-  }
-
-  typename G::Params params;
-  if (Check c = cached_params<G>(l, ws, accumulate, &params); !c.ok()) return c;
-
-  GroupArgs<G> a{};
+  SetupArgs<G> a{};
   a.g = g;
   a.m = p.m;
   a.n = p.n;
@@ -495,11 +469,52 @@ Check run_wgrad_gemm(const WgradLaunch& l) {
   a.stride_b = cutlass::make_cute_packed_stride(typename G::StrideB{}, cute::make_shape(n, 1, 1));
   a.stride_d = cutlass::make_cute_packed_stride(typename G::StrideD{}, cute::make_shape(m, n, 1));
 
+  // Host split sizes tell us whether any group is empty; device ones do not,
+  // so then the whole grid stands ready to zero-fill.
+  bool any_empty = true;
+  int64_t host_total = -1;
+  if (p.group_sizes_location == MOEGEMM_MEMORY_HOST) {
+    any_empty = false;
+    host_total = 0;
+    for (int i = 0; i < g; ++i) {
+      any_empty |= p.group_sizes[i] == 0;
+      host_total += p.group_sizes[i];
+    }
+  }
+  const int blocks = (accumulate || !any_empty) ? 1 : l.sm_count;
+
+  // The kernel parameters first: the setup kernel writes into the workspace
+  // regions they point at (prebuilt descriptors).
+  typename G::Params params;
+  Check c = cached_params<G>(l, ws, accumulate, &params);
+  if (!c.ok()) return c;
+  a.mainloop = params.mainloop;
+  a.epilogue = params.epilogue;
+
   const bool host_data = a.device_sizes == nullptr ||
                          (p.out_ptrs != nullptr && p.out_ptrs_location == MOEGEMM_MEMORY_HOST);
-  if (!host_data) return launch_wgrad<G, 1>(params, a, l);
-  if (g <= kSmallHostGroups) return launch_wgrad<G, kSmallHostGroups>(params, a, l);
-  return launch_wgrad<G, MOEGEMM_MAX_HOST_GROUPS>(params, a, l);
+  if (!host_data) c = launch_setup<G, 1>(a, p, blocks, l.stream);
+  else if (g <= 32) c = launch_setup<G, 32>(a, p, blocks, l.stream);
+  else if (g <= 256) c = launch_setup<G, 256>(a, p, blocks, l.stream);
+  else c = launch_setup<G, MOEGEMM_MAX_HOST_GROUPS>(a, p, blocks, l.stream);
+  if (!c.ok()) return c;
+  if (host_total == 0) return Check{};  // every group empty: the setup kernel did it all
+
+  const dim3 grid = G::Kernel::get_grid_shape(params);
+  const dim3 block = G::Kernel::get_block_shape();
+  const dim3 cluster(cute::size<0>(typename G::Kernel::ClusterShape{}),
+                     cute::size<1>(typename G::Kernel::ClusterShape{}),
+                     cute::size<2>(typename G::Kernel::ClusterShape{}));
+  void* kernel_params[] = {&params};
+  const cutlass::Status st = cutlass::ClusterLauncher::launch(
+      grid, cluster, block, G::Kernel::SharedStorageSize, l.stream,
+      reinterpret_cast<const void*>(wgrad_gemm_kernel<typename G::Kernel>), kernel_params,
+      /*launch_with_pdl=*/true);
+  if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
+    return cuda_fail(err, "launch of the wgrad grouped GEMM");
+  if (st != cutlass::Status::kSuccess)
+    return Check{MOEGEMM_STATUS_CUDA_ERROR, "cluster launch of the wgrad grouped GEMM failed"};
+  return Check{};
 }
 
 template <class ElementD>
