@@ -48,33 +48,33 @@ TEST(ConfigSelect, ExplicitRequestIsReturnedAsIs) {
           << "g=" << s.num_groups << " m=" << s.m << " n=" << s.n << " T=" << s.total_tokens;
 }
 
-// Cooperative 256x128 when groups average <= 128 tokens (store bound), or
-// >= 4096 tokens with outputs of >= 1536*2048 elements (compute bound);
-// ping-pong otherwise.
+// BF16 output: cooperative 256x128 when groups average <= 128 tokens or the
+// output has >= 1536*2048 elements. FP32 output: cooperative only for such
+// large outputs with >= 4096 tokens per group. Ping-pong otherwise.
 TEST(ConfigSelect, SmallAndLargeShapeRules) {
   using moegemm::detail::kCooperativeMaxSmallK;
   using moegemm::detail::kCooperativeMinLargeK;
   using moegemm::detail::kCooperativeMinLargeOutput;
-  for (moegemm_dtype_t dt : kDtypes) {
-    for (int g : {1, 8, 64}) {
-      // Few tokens: cooperative up to and including the threshold, whatever the output size.
-      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, kCooperativeMaxSmallK * g, dt}, kAuto), kCooperative);
-      EXPECT_EQ(choose_wgrad_config({g, 8, 8, 1, dt}, kAuto), kCooperative);
-      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, (kCooperativeMaxSmallK + 1) * g, dt}, kAuto), kPingpong);
-      // Many tokens and a large output: cooperative.
-      const int64_t big_t = kCooperativeMinLargeK * g;
-      EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, big_t, dt}, kAuto), kCooperative) << "g=" << g;
-      EXPECT_EQ(choose_wgrad_config({g, 7168, 4096, 4 * big_t, dt}, kAuto), kCooperative) << "g=" << g;
-      // Average K one short (integer average T / g).
-      EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, big_t - 1, dt}, kAuto), kPingpong) << "g=" << g;
-      // Output one row of 8 short of the threshold.
-      ASSERT_LT(int64_t{1536} * 2040, kCooperativeMinLargeOutput);
-      EXPECT_EQ(choose_wgrad_config({g, 1536, 2040, 4 * big_t, dt}, kAuto), kPingpong) << "g=" << g;
-      // The seed grid's outputs (512 x 2048) stay ping-pong at any larger K.
-      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 64 * big_t, dt}, kAuto), kPingpong) << "g=" << g;
-      // Large outputs with a middling K stay ping-pong.
-      EXPECT_EQ(choose_wgrad_config({g, 7168, 7168, 1000 * int64_t{g}, dt}, kAuto), kPingpong) << "g=" << g;
-    }
+  const auto F = MOEGEMM_DTYPE_FP32, B = MOEGEMM_DTYPE_BF16;
+  ASSERT_LT(int64_t{1536} * 2040, kCooperativeMinLargeOutput);
+  for (int g : {1, 8, 64}) {
+    const int64_t small_t = kCooperativeMaxSmallK * g, big_t = kCooperativeMinLargeK * g;
+    // Few tokens: cooperative for BF16 up to and including the threshold; FP32 stays ping-pong.
+    EXPECT_EQ(choose_wgrad_config({g, 512, 2048, small_t, B}, kAuto), kCooperative) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config({g, 512, 2048, small_t + g, B}, kAuto), kPingpong) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config({g, 512, 2048, small_t, F}, kAuto), kPingpong) << "g=" << g;
+    // Large outputs: BF16 cooperative at any K; FP32 only from the K threshold on.
+    EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, 1000 * int64_t{g}, B}, kAuto), kCooperative) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, 1000 * int64_t{g}, F}, kAuto), kPingpong) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, big_t, F}, kAuto), kCooperative) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, big_t - 1, F}, kAuto), kPingpong) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config({g, 7168, 4096, 4 * big_t, F}, kAuto), kCooperative) << "g=" << g;
+    // One row of 8 short of a large output.
+    EXPECT_EQ(choose_wgrad_config({g, 1536, 2040, 4 * big_t, F}, kAuto), kPingpong) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config({g, 1536, 2040, 1000 * int64_t{g}, B}, kAuto), kPingpong) << "g=" << g;
+    // The seed grid's outputs (512 x 2048) stay ping-pong at larger K.
+    EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 64 * big_t, F}, kAuto), kPingpong) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 64 * big_t, B}, kAuto), kPingpong) << "g=" << g;
   }
 }
 
@@ -106,7 +106,7 @@ TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
   p.total_tokens = 4 * 4096 - 1;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
-  p.total_tokens = 4 * 128;
+  p.out_dtype = MOEGEMM_DTYPE_BF16;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
 }
 
