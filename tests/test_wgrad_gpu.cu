@@ -168,17 +168,23 @@ void PrintTo(const MatrixParam& p, std::ostream* os) {
       << loc_short(p.sizes_loc);
 }
 
-class WgradMatrixTest : public GpuTest, public ::testing::WithParamInterface<MatrixParam> {};
-
-TEST_P(WgradMatrixTest, MatchesFloat64Reference) {
-  const MatrixParam& p = GetParam();
-  const Scenario& sc = scenarios()[p.scenario];
+// A scenario's shape with freshly drawn split sizes (T includes its padding).
+template <class Rng>
+CaseSpec scenario_case(const Scenario& sc, Rng& rng) {
   CaseSpec s;
   s.g = sc.g;
   s.m = sc.m;
   s.n = sc.n;
-  s.sizes = make_sizes(sc.split, sc.g, rng_);
+  s.sizes = make_sizes(sc.split, sc.g, rng);
   s.T = sum_of(s.sizes) + sc.pad;
+  return s;
+}
+
+class WgradMatrixTest : public GpuTest, public ::testing::WithParamInterface<MatrixParam> {};
+
+TEST_P(WgradMatrixTest, MatchesFloat64Reference) {
+  const MatrixParam& p = GetParam();
+  CaseSpec s = scenario_case(scenarios()[p.scenario], rng_);
   s.sizes_loc = p.sizes_loc;
   s.out_kind = p.out_kind;
   s.dtype = p.dtype;
@@ -205,14 +211,8 @@ class WgradDeterminismTest : public GpuTest, public ::testing::WithParamInterfac
 
 TEST_P(WgradDeterminismTest, RepeatedRunsAreBitIdentical) {
   const auto [si, config, dtype] = GetParam();
-  const Scenario& sc = scenarios()[si];
   for (const bool acc : {false, true}) {
-    CaseSpec s;
-    s.g = sc.g;
-    s.m = sc.m;
-    s.n = sc.n;
-    s.sizes = make_sizes(sc.split, sc.g, rng_);
-    s.T = sum_of(s.sizes) + sc.pad;
+    CaseSpec s = scenario_case(scenarios()[si], rng_);
     s.sizes_loc = acc ? MOEGEMM_MEMORY_DEVICE : MOEGEMM_MEMORY_HOST;
     s.out_kind = acc ? OutKind::DeviceList : OutKind::Contiguous;
     s.dtype = dtype;
