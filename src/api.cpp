@@ -153,6 +153,7 @@ const char* moegemm_wgrad_config_name(moegemm_wgrad_config_t config) {
     case MOEGEMM_WGRAD_CONFIG_AUTO: return "auto";
     case MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1: return "pingpong_128x128x64_c2x1";
     case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1: return "cooperative_256x128x64_c2x1";
+    case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_128x256x64_C2x1: return "cooperative_128x256x64_c2x1";
     default: return "unknown";
   }
 }

@@ -18,7 +18,6 @@ struct WgradShape {
 
 // Thresholds of the AUTO rule (see config_select.cpp).
 constexpr int64_t kCooperativeMaxSmallK = 128;               // tokens per group (BF16 output)
-constexpr int64_t kCooperativeMinLargeK = 4096;              // tokens per group (FP32 output)
 constexpr int64_t kCooperativeMinLargeOutput = 1536 * 2048;  // m * n
 
 // AUTO resolved to a concrete configuration; an explicit request is returned as is.

@@ -17,6 +17,7 @@ using moegemm::detail::WgradShape;
 constexpr auto kAuto = MOEGEMM_WGRAD_CONFIG_AUTO;
 constexpr auto kPingpong = MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1;
 constexpr auto kCooperative = MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1;
+constexpr auto kCooperative128x256 = MOEGEMM_WGRAD_CONFIG_COOPERATIVE_128x256x64_C2x1;
 const moegemm_dtype_t kDtypes[] = {MOEGEMM_DTYPE_FP32, MOEGEMM_DTYPE_BF16};
 
 bool is_concrete(moegemm_wgrad_config_t c) { return c > kAuto && c < MOEGEMM_WGRAD_CONFIG_COUNT_; }
@@ -43,38 +44,36 @@ TEST(ConfigSelect, AutoResolvesToAConcreteConfig) {
 
 TEST(ConfigSelect, ExplicitRequestIsReturnedAsIs) {
   for (const WgradShape& s : shapes())
-    for (moegemm_wgrad_config_t want : {kPingpong, kCooperative})
+    for (moegemm_wgrad_config_t want : {kPingpong, kCooperative, kCooperative128x256})
       EXPECT_EQ(choose_wgrad_config(s, want), want)
           << "g=" << s.num_groups << " m=" << s.m << " n=" << s.n << " T=" << s.total_tokens;
 }
 
-// BF16 output: cooperative 256x128 when groups average <= 128 tokens or the
-// output has >= 1536*2048 elements. FP32 output: cooperative only for such
-// large outputs with >= 4096 tokens per group. Ping-pong otherwise.
+// Large outputs (>= 1536*2048 elements): cooperative 128x256 at any K and
+// output type. Otherwise BF16 output with <= 128 tokens per group:
+// cooperative 256x128. Ping-pong for everything else.
 TEST(ConfigSelect, SmallAndLargeShapeRules) {
   using moegemm::detail::kCooperativeMaxSmallK;
-  using moegemm::detail::kCooperativeMinLargeK;
   using moegemm::detail::kCooperativeMinLargeOutput;
   const auto F = MOEGEMM_DTYPE_FP32, B = MOEGEMM_DTYPE_BF16;
   ASSERT_LT(int64_t{1536} * 2040, kCooperativeMinLargeOutput);
   for (int g : {1, 8, 64}) {
-    const int64_t small_t = kCooperativeMaxSmallK * g, big_t = kCooperativeMinLargeK * g;
-    // Few tokens: cooperative for BF16 up to and including the threshold; FP32 stays ping-pong.
+    const int64_t small_t = kCooperativeMaxSmallK * g;
+    for (moegemm_dtype_t dt : {F, B}) {
+      for (int64_t per_group : {int64_t{1}, int64_t{256}, int64_t{4096}, int64_t{65536}}) {
+        EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, per_group * g, dt}, kAuto), kCooperative128x256) << "g=" << g;
+        EXPECT_EQ(choose_wgrad_config({g, 7168, 4096, per_group * g, dt}, kAuto), kCooperative128x256) << "g=" << g;
+      }
+      // One row of 8 short of a large output, many tokens: ping-pong.
+      EXPECT_EQ(choose_wgrad_config({g, 1536, 2040, 4096 * int64_t{g}, dt}, kAuto), kPingpong) << "g=" << g;
+      // The seed grid's outputs (512 x 2048) above the small-K threshold: ping-pong.
+      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, small_t + g, dt}, kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 65536 * int64_t{g}, dt}, kAuto), kPingpong) << "g=" << g;
+    }
+    // Few tokens: cooperative 256x128 for BF16 up to and including the threshold; FP32 stays ping-pong.
     EXPECT_EQ(choose_wgrad_config({g, 512, 2048, small_t, B}, kAuto), kCooperative) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config({g, 512, 2048, small_t + g, B}, kAuto), kPingpong) << "g=" << g;
     EXPECT_EQ(choose_wgrad_config({g, 512, 2048, small_t, F}, kAuto), kPingpong) << "g=" << g;
-    // Large outputs: BF16 cooperative at any K; FP32 only from the K threshold on.
-    EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, 1000 * int64_t{g}, B}, kAuto), kCooperative) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, 1000 * int64_t{g}, F}, kAuto), kPingpong) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, big_t, F}, kAuto), kCooperative) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, big_t - 1, F}, kAuto), kPingpong) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config({g, 7168, 4096, 4 * big_t, F}, kAuto), kCooperative) << "g=" << g;
-    // One row of 8 short of a large output.
-    EXPECT_EQ(choose_wgrad_config({g, 1536, 2040, 4 * big_t, F}, kAuto), kPingpong) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config({g, 1536, 2040, 1000 * int64_t{g}, B}, kAuto), kPingpong) << "g=" << g;
-    // The seed grid's outputs (512 x 2048) stay ping-pong at larger K.
-    EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 64 * big_t, F}, kAuto), kPingpong) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 64 * big_t, B}, kAuto), kPingpong) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config({g, 8, 8, 1, B}, kAuto), kCooperative) << "g=" << g;
   }
 }
 
@@ -103,10 +102,12 @@ TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
   p.m = 2048;
   p.n = 4096;
   p.total_tokens = 4 * 4096;
-  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
-  p.total_tokens = 4 * 4096 - 1;
+  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative128x256);
+  p.m = 512;
+  p.n = 2048;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
   p.out_dtype = MOEGEMM_DTYPE_BF16;
+  p.total_tokens = 4 * 128;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
 }
 

@@ -75,7 +75,8 @@ typedef enum moegemm_wgrad_config {
   MOEGEMM_WGRAD_CONFIG_AUTO = 0,
   MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1 = 1,
   MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1 = 2,
-  MOEGEMM_WGRAD_CONFIG_COUNT_ = 3
+  MOEGEMM_WGRAD_CONFIG_COOPERATIVE_128x256x64_C2x1 = 3,
+  MOEGEMM_WGRAD_CONFIG_COUNT_ = 4
 } moegemm_wgrad_config_t;
 
 typedef struct moegemm_wgrad_problem {

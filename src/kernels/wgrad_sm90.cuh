@@ -19,6 +19,7 @@
 // any k_i works as long as rows are 16-byte aligned (m, n multiples of 8).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -60,6 +61,13 @@ struct CooperativeTile256x128x64Cluster2x1 {
   using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
 };
 
+
+struct CooperativeTile128x256x64Cluster2x1 {
+  using TileShape = cute::Shape<cute::_128, cute::_256, cute::_64>;
+  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
+  using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
+  using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
+};
 
 // ---------------------------------------------------------------------------
 // The grouped GEMM for one configuration and output type.
@@ -521,7 +529,8 @@ template <class ElementD>
 size_t wgrad_workspace_size_for(int g, int sm_count) {
   const size_t a = wgrad_workspace_bytes<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(g, sm_count);
   const size_t b = wgrad_workspace_bytes<WgradGemm<CooperativeTile256x128x64Cluster2x1, ElementD>>(g, sm_count);
-  return a > b ? a : b;
+  const size_t c = wgrad_workspace_bytes<WgradGemm<CooperativeTile128x256x64Cluster2x1, ElementD>>(g, sm_count);
+  return std::max({a, b, c});
 }
 
 template <class ElementD>
@@ -531,6 +540,8 @@ Check run_wgrad_for(const WgradLaunch& l) {
       return run_wgrad_gemm<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(l);
     case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1:
       return run_wgrad_gemm<WgradGemm<CooperativeTile256x128x64Cluster2x1, ElementD>>(l);
+    case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_128x256x64_C2x1:
+      return run_wgrad_gemm<WgradGemm<CooperativeTile128x256x64Cluster2x1, ElementD>>(l);
     default:
       return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "config: not a concrete wgrad configuration"};
   }
