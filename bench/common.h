@@ -1,6 +1,6 @@
 // Shared by every bench source: error handling (every CUDA, cuBLAS and
 // moegemm status is checked and turned into a bench::Error with the failing
-// expression) and the output element type.
+// expression), the output element type and the training pass.
 #pragma once
 
 #include <cublas_v2.h>
@@ -32,6 +32,24 @@ inline size_t dtype_size(OutDtype t) { return t == OutDtype::kFp32 ? 4 : 2; }
 inline cudaDataType_t cuda_dtype(OutDtype t) { return t == OutDtype::kFp32 ? CUDA_R_32F : CUDA_R_16BF; }
 inline moegemm_dtype_t moegemm_dtype(OutDtype t) {
   return t == OutDtype::kFp32 ? MOEGEMM_DTYPE_FP32 : MOEGEMM_DTYPE_BF16;
+}
+
+// The three grouped GEMMs of an MoE expert layer, with m = F (expert dim),
+// n = H (hidden dim), k_i tokens routed to expert i:
+//   fprop  Y_i  = X_i · W_i^T    [k_i, n] x [m, n]^T -> [k_i, m]
+//   dgrad  dX_i = dY_i · W_i     [k_i, m] x [m, n]   -> [k_i, n]
+//   wgrad  D_i  = dY_i^T · X_i   [k_i, m]^T x [k_i, n] -> [m, n]  (moegemm_wgrad)
+enum class Pass { kFprop, kDgrad, kWgrad };
+
+inline const char* pass_name(Pass p) {
+  switch (p) {
+    case Pass::kFprop:
+      return "fprop";
+    case Pass::kDgrad:
+      return "dgrad";
+    default:
+      return "wgrad";
+  }
 }
 
 }  // namespace bench

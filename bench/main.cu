@@ -1,10 +1,12 @@
 // moegemm-bench: times moegemm_wgrad() (variable-K weight gradient of MoE
-// layers) against multi-stream cuBLAS on the GPU it runs on, checking every
-// result first. See --help, and peers.h / timing.h for what is measured.
+// layers) against cuBLAS on the GPU it runs on, checking every result first;
+// for the fprop and dgrad GEMMs of the same layer, the cuBLAS peers alone.
+// See --help, and peers.h / timing.h for what is measured.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -56,6 +58,16 @@ bool load_selected_anchors(const Options& opt, Anchors* anchors) {
   return false;
 }
 
+// Now, UTC, ISO 8601.
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buf;
+}
+
 DeviceDescription describe_device() {
   DeviceDescription d;
   int device = 0;
@@ -88,8 +100,9 @@ class Stream {
 int run(const Options& opt) {
   Report report;
   report.options = &opt;
+  report.date = utc_now();
   report.device = describe_device();
-  if (!report.device.moegemm_supported)
+  if (!report.device.moegemm_supported && opt.wants_peer("moegemm"))
     std::fprintf(stderr,
                  "moegemm-bench: %s is sm_%d%d, not SM90 (H100/H200): moegemm cannot run here; "
                  "timing the cuBLAS peers only\n",
@@ -109,12 +122,13 @@ int run(const Options& opt) {
   print_ceilings(stdout, report);
   std::fflush(stdout);
 
-  // The reference first.
+  // In peer_names() order: the reference (the first that applies) first.
   std::vector<std::unique_ptr<Peer>> owned;
-  owned.push_back(make_cublas_peer("cublas_ms4", 4, stream.get()));
-  owned.push_back(make_cublas_peer("cublas_loop", 1, stream.get()));
+  if (opt.wants_peer("cublas_ms4")) owned.push_back(make_cublas_peer("cublas_ms4", 4, stream.get()));
+  if (opt.wants_peer("cublas_loop")) owned.push_back(make_cublas_peer("cublas_loop", 1, stream.get()));
+  if (opt.wants_peer("cublas_grouped")) owned.push_back(make_cublas_grouped_peer(stream.get()));
   DeviceBuffer workspace;  // one allocation for every moegemm call: it depends on g only
-  if (report.device.moegemm_supported) {
+  if (report.device.moegemm_supported && opt.wants_peer("moegemm")) {
     moegemm_wgrad_problem_t p = moegemm_wgrad_problem_default();
     p.num_groups = std::max_element(shapes.begin(), shapes.end(), [](const ShapeSpec& a, const ShapeSpec& b) {
                      return a.g < b.g;
@@ -125,6 +139,11 @@ int run(const Options& opt) {
     for (moegemm_wgrad_config_t config : opt.configs)
       for (moegemm_memory_t sizes : {MOEGEMM_MEMORY_HOST, MOEGEMM_MEMORY_DEVICE})
         owned.push_back(make_moegemm_peer(config, sizes, workspace.get(), workspace.bytes(), stream.get()));
+  }
+  if (owned.empty()) {
+    std::fprintf(stderr, "moegemm-bench: none of the selected peers can run on %s\n",
+                 report.device.name.c_str());
+    return 1;
   }
   std::vector<Peer*> peers;
   for (const auto& p : owned) peers.push_back(p.get());
@@ -147,10 +166,11 @@ int run(const Options& opt) {
       std::fprintf(stderr, "moegemm-bench: fatal: %s\n", e.what());
       break;
     } catch (const Error& e) {  // e.g. out of memory while setting the problem up
-      char what[128];
-      std::snprintf(what, sizeof what, "%s g=%d m=%lld n=%lld T=%lld %s: ", shapes[i].set.c_str(),
-                    shapes[i].g, static_cast<long long>(shapes[i].m), static_cast<long long>(shapes[i].n),
-                    static_cast<long long>(shapes[i].total_tokens()), dtype_name(shapes[i].out));
+      char what[160];
+      std::snprintf(what, sizeof what, "%s %s g=%d m=%lld n=%lld T=%lld %s: ", shapes[i].set.c_str(),
+                    pass_name(shapes[i].pass), shapes[i].g, static_cast<long long>(shapes[i].m),
+                    static_cast<long long>(shapes[i].n), static_cast<long long>(shapes[i].total_tokens()),
+                    dtype_name(shapes[i].out));
       report.skipped.push_back(what + std::string(e.what()));
       std::fprintf(stderr, "[%zu/%zu] skipped: %s\n", i + 1, shapes.size(), report.skipped.back().c_str());
       cudaGetLastError();

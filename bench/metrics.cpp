@@ -17,14 +17,24 @@ double nan_min(double a, double b) {
 double median_of(const Stats& s) { return s.valid() ? s.median_us : kNaN; }
 
 ModeTimes times_of(const PeerResult& p) {
-  if (!p.error.empty()) return {};
+  if (!p.error.empty() || !p.applies()) return {};
   return {median_of(p.eager), median_of(p.graph)};
 }
 
-ModeTimes peer_times(const Row& row, const std::string& name) {
+const PeerResult* find_peer(const Row& row, const std::string& name) {
   for (const PeerResult& p : row.peers)
-    if (!p.info.is_moegemm && p.info.name == name) return times_of(p);
-  return {};
+    if (p.info.name == name) return &p;
+  return nullptr;
+}
+
+ModeTimes peer_times(const Row& row, const std::string& name) {
+  const PeerResult* p = find_peer(row, name);
+  return p != nullptr ? times_of(*p) : ModeTimes{};
+}
+
+std::string peer_na(const Row& row, const std::string& name) {
+  const PeerResult* p = find_peer(row, name);
+  return p != nullptr ? p->not_applicable : "";
 }
 
 std::string config_label(const PeerResult& p) {
@@ -62,7 +72,11 @@ Metrics compute_metrics(const Row& row) {
   Metrics m;
   m.ms4 = peer_times(row, "cublas_ms4");
   m.loop = peer_times(row, "cublas_loop");
-  m.best_peer = per_mode([&](double ModeTimes::*mode) { return nan_min(m.ms4.*mode, m.loop.*mode); });
+  m.grouped = peer_times(row, "cublas_grouped");
+  m.grouped_na = peer_na(row, "cublas_grouped");
+  m.mg_na = peer_na(row, "moegemm");
+  m.best_peer = per_mode(
+      [&](double ModeTimes::*mode) { return nan_min(nan_min(m.ms4.*mode, m.loop.*mode), m.grouped.*mode); });
 
   double best_eager = kNaN;
   for (const PeerResult& p : row.peers) {
@@ -95,8 +109,12 @@ Metrics compute_metrics(const Row& row) {
 std::string row_status(const Row& row) {
   for (const PeerResult& p : row.peers)
     if (!p.error.empty() || !p.graph_error.empty()) return "ERROR";
+  if (std::none_of(row.peers.begin(), row.peers.end(), [](const PeerResult& p) { return p.applies(); }))
+    return "n/a";
   return row.correct ? "ok" : "FAIL";
 }
+
+bool has_peer(const Row& row, const std::string& name) { return find_peer(row, name) != nullptr; }
 
 std::string k_range(const Row& row) {
   char buf[96];
@@ -106,8 +124,10 @@ std::string k_range(const Row& row) {
 }
 
 std::string describe_row(const Row& row) {
+  const std::string set =
+      row.spec.pass == Pass::kWgrad ? row.spec.set : row.spec.set + " " + pass_name(row.spec.pass);
   char buf[192];
-  std::snprintf(buf, sizeof buf, "%s g=%d m=%lld n=%lld k=%s %s", row.spec.set.c_str(), row.spec.g,
+  std::snprintf(buf, sizeof buf, "%s g=%d m=%lld n=%lld k=%s %s", set.c_str(), row.spec.g,
                 static_cast<long long>(row.spec.m), static_cast<long long>(row.spec.n), k_range(row).c_str(),
                 dtype_name(row.spec.out));
   return buf;

@@ -19,9 +19,11 @@ struct ModeTimes {
 };
 
 struct Metrics {
-  ModeTimes ms4, loop, best_peer;  // cuBLAS peers; best_peer: the faster of the two per mode
-  ModeTimes mg, mg_device;         // moegemm, best configuration, split sizes on host / device
-  std::string best_config;         // configuration of mg.eager ("auto=pingpong", "cooperative", ...)
+  ModeTimes ms4, loop, grouped;   // cuBLAS peers
+  ModeTimes best_peer;            // the fastest of the cuBLAS peers per mode
+  ModeTimes mg, mg_device;        // moegemm, best configuration, split sizes on host / device
+  std::string grouped_na, mg_na;  // "n/a (...)" where cublas_grouped / moegemm cannot run the problem
+  std::string best_config;        // configuration of mg.eager ("auto=pingpong", "cooperative", ...)
   ModeTimes speedup_ms4, speedup_best_peer;  // peer time / moegemm time (> 1: moegemm faster)
   ModeTimes tflops, efficiency;              // moegemm; efficiency = bound / time
   ModeTimes ms4_efficiency;
@@ -36,10 +38,13 @@ struct Metrics {
 Metrics compute_metrics(const Row& row);
 
 // "ok", "FAIL" (a result disagreed) or "ERROR" (a call failed).
+// "n/a" where no peer applies.
 std::string row_status(const Row& row);
+// Whether the row has a peer of that name (selected and able to run on this GPU).
+bool has_peer(const Row& row, const std::string& name);
 // "5/64/149": smallest, average and largest group.
 std::string k_range(const Row& row);
-// "seed g=4 m=512 n=2048 k=5/64/149 fp32".
+// "seed g=4 m=512 n=2048 k=5/64/149 fp32", the pass after the set unless wgrad.
 std::string describe_row(const Row& row);
 
 struct Summary {

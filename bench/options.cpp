@@ -1,10 +1,13 @@
 #include "options.h"
 #include "peers.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <numeric>
 #include <sstream>
 
 namespace bench {
@@ -36,16 +39,105 @@ std::vector<int64_t> parse_int_list(const std::string& flag, const std::string& 
   return values;
 }
 
+double parse_double(const std::string& flag, const std::string& text, double lo) {
+  errno = 0;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || errno != 0 || !(v >= lo) || !std::isfinite(v)) {
+    char bound[32];
+    std::snprintf(bound, sizeof bound, "%g", lo);
+    throw Error(flag + ": \"" + text + "\" is not a number >= " + bound);
+  }
+  return v;
+}
+
 constexpr int64_t kMaxDim = 1 << 20;
 constexpr int64_t kMaxTokens = int64_t{1} << 30;
 
+// "k1,k2,..." or "balanced" | "dirichlet:ALPHA" | "zipf:S", then optionally ",empty=N".
+SplitSpec parse_split_spec(const std::string& flag, const std::string& text) {
+  const std::vector<std::string> items = split_list(text);
+  if (items.empty()) throw Error(flag + ": empty");
+  SplitSpec spec;
+  const std::string& head = items[0];
+  const size_t colon = head.find(':');
+  const std::string name = head.substr(0, colon);
+  const std::string arg = colon == std::string::npos ? "" : head.substr(colon + 1);
+  if (name == "balanced" && colon == std::string::npos) {
+    spec.kind = SplitSpec::Kind::kBalanced;
+  } else if (name == "dirichlet" && colon != std::string::npos) {
+    spec.kind = SplitSpec::Kind::kDirichlet;
+    spec.param = parse_double(flag + " dirichlet:ALPHA", arg, 1e-3);
+  } else if (name == "zipf" && colon != std::string::npos) {
+    spec.kind = SplitSpec::Kind::kZipf;
+    spec.param = parse_double(flag + " zipf:S", arg, 0);
+  } else {
+    spec.kind = SplitSpec::Kind::kExplicit;
+    for (const std::string& item : items) {
+      if (item.rfind("empty=", 0) == 0)
+        throw Error(flag + ": empty=N goes with a distribution; write the zeros into an explicit list");
+      if (item.find_first_not_of("0123456789") != std::string::npos)
+        throw Error(flag + ": \"" + item +
+                    "\" (split sizes k1,k2,..., or balanced | dirichlet:ALPHA | zipf:S [,empty=N])");
+      spec.sizes.push_back(parse_int(flag, item, 0, kMaxTokens));
+    }
+    return spec;
+  }
+  for (size_t i = 1; i < items.size(); ++i) {
+    if (items[i].rfind("empty=", 0) != 0 || i > 1)
+      throw Error(flag + ": after the distribution only \",empty=N\" may follow, got \"" + items[i] + "\"");
+    spec.empty = parse_int(flag + " empty=N", items[i].substr(6), 0, MOEGEMM_MAX_HOST_GROUPS);
+  }
+  return spec;
+}
+
+// Completes --num-experts & co. into one shape, or throws.
+void check_expert_shape(ExpertShape& e, bool tokens_given) {
+  if (e.num_experts == 0 || e.hidden_dim == 0 || e.expert_dim == 0)
+    throw Error(
+        "--num-experts, --hidden-dim and --expert-dim define a shape together (with --tokens, "
+        "--ep-size, --jagged-splits)");
+  if (e.ep_size > e.num_experts || e.num_experts % e.ep_size != 0)
+    throw Error("--num-experts " + std::to_string(e.num_experts) + " is not divisible by --ep-size " +
+                std::to_string(e.ep_size));
+  const int g = e.groups();
+  if (g > MOEGEMM_MAX_HOST_GROUPS)
+    throw Error("--num-experts / --ep-size = " + std::to_string(g) + " groups; at most " +
+                std::to_string(MOEGEMM_MAX_HOST_GROUPS));
+  SplitSpec& s = e.splits;
+  if (s.kind == SplitSpec::Kind::kExplicit) {
+    if (s.sizes.size() != static_cast<size_t>(g))
+      throw Error("--jagged-splits: " + std::to_string(s.sizes.size()) + " sizes for " + std::to_string(g) +
+                  " groups (--num-experts / --ep-size)");
+    const int64_t sum = std::accumulate(s.sizes.begin(), s.sizes.end(), int64_t{0});
+    if (tokens_given && sum != e.tokens)
+      throw Error("--jagged-splits sum to " + std::to_string(sum) + ", not --tokens " +
+                  std::to_string(e.tokens));
+    e.tokens = sum;
+    return;
+  }
+  if (!tokens_given) throw Error("--tokens T is needed unless --jagged-splits lists the sizes");
+  if (s.empty >= g)
+    throw Error("--jagged-splits: empty=" + std::to_string(s.empty) + " leaves no expert for the tokens (" +
+                std::to_string(g) + " groups)");
+}
+
 }  // namespace
+
+bool Options::wants_peer(const std::string& name) const {
+  return std::find(peers.begin(), peers.end(), name) != peers.end();
+}
+
+bool Options::wants_pass(Pass pass) const {
+  return std::find(passes.begin(), passes.end(), pass) != passes.end();
+}
 
 void print_usage(FILE* f) {
   std::fprintf(f, R"(usage: moegemm-bench [options]
 
 Times moegemm_wgrad (variable-K weight gradient, D_i[m,n] (+)= dY_i^T X_i) against
-multi-stream cuBLAS on this GPU, after checking that both agree.
+cuBLAS on this GPU, after checking that all agree; also the cuBLAS peers of the
+fprop and dgrad GEMMs of the same expert layer, where moegemm has no path yet.
 
 Shapes (default: --set seed,large)
   --set LIST          seed | large | anchors | all (= seed,large,anchors), comma-separated
@@ -56,19 +148,45 @@ Shapes (default: --set seed,large)
   --quick             a small subset of the selected sets (smoke test)
   --seed N            seed of the random splits and data (default 20261125)
 
+An expert-parallel MoE layer (one custom shape: g = E / P groups, m = F, n = H)
+  --num-experts E     experts of the layer
+  --ep-size P         expert-parallel ranks (default 1); E must be a multiple of P
+  --hidden-dim H      model dimension (n)
+  --expert-dim F      expert FFN dimension (m)
+  --tokens T          tokens on this rank after top-k routing (sum of the splits)
+  --jagged-splits S   k1,k2,...  the g split sizes (T optional; they must sum to it)
+                      | balanced | dirichlet:ALPHA | zipf:S   a distribution of the T tokens
+                      (default dirichlet:1, the generator of --shape), optionally followed by
+                      ,empty=N   N experts get no tokens; generated sizes sum exactly to T and
+                      no non-empty group is a multiple of 8 tokens
+
 Problem
-  --out-dtype T       fp32 | bf16 | both (default fp32; anchors keep their own)
+  --pass P            fprop | dgrad | wgrad | all (default wgrad). fprop: Y_i = X_i W_i^T
+                      ([k_i,H] x [F,H]^T), dgrad: dX_i = dY_i W_i ([k_i,F] x [F,H]), both BF16 in
+                      and out, FP32 compute; moegemm has no uniform-K path for them yet (n/a)
+  --out-dtype T       fp32 | bf16 | both (default fp32; wgrad only: anchors keep their own,
+                      fprop and dgrad write bf16)
   --accumulate        D += ... instead of D = ...
   --config C          auto | all | a comma list of configuration names (default auto);
                       names: see moegemm_wgrad_config_name(), e.g. pingpong_128x128x64_c2x1
+
+Peers (--peers LIST, comma-separated; default all that can run on this GPU)
+  cublas_ms4          one cublasGemmEx per group, round-robin on 4 streams (the reference)
+  cublas_loop         the same GEMMs one after the other on one stream
+  cublas_grouped      one cublasGemmGroupedBatchedEx call (n/a for BF16 in / FP32 out,
+                      which it refuses)
+  moegemm             moegemm_wgrad, split sizes on the host and on the device (SM90 only)
+  The first selected peer that can run a problem is checked against the host, the
+  others against it.
 
 Method
   --repeat N          timed calls per measurement, median and min/max (default 40, min %d)
   --warmup N          untimed calls first (default 5, min %d)
   --graph             also time CUDA-graph replays (GPU time without host launch cost)
 
-Output (the text table always goes to stdout, progress to stderr)
-  --json FILE         all rows, ceilings and device
+Output (the text table always goes to stdout, one progress line per problem to stderr)
+  --json FILE         all rows, ceilings, device and date (bench/plot.py, bench/torch_peer.py
+                      and bench/merge_peers.py read it)
   --csv FILE          the table as CSV
   --markdown FILE     the table as Markdown (for docs/gpu-results.md)
   --help
@@ -81,7 +199,16 @@ Exit status: 0 all correct, 1 no usable GPU, 2 bad arguments, 3 a result or call
 
 Options parse_options(int argc, char** argv) {
   Options o;
-  bool set_given = false, repeat_given = false;
+  o.peers = peer_names();
+  bool set_given = false, repeat_given = false, tokens_given = false;
+  ExpertShape& e = o.expert_shape;
+  // --num-experts & co.: each sets its field and marks the shape as given.
+  auto expert_int = [&](int64_t* field, int64_t lo, int64_t hi) {
+    return [&, field, lo, hi](const std::string& flag, const std::string& v) {
+      *field = parse_int(flag, v, lo, hi);
+      e.given = true;
+    };
+  };
 
   using Handler = std::function<void(const std::string& flag, const std::string& value)>;
   const std::map<std::string, Handler> with_value = {
@@ -117,8 +244,48 @@ Options parse_options(int argc, char** argv) {
          if (o.splits.size() > MOEGEMM_MAX_HOST_GROUPS)
            throw Error(flag + ": at most " + std::to_string(MOEGEMM_MAX_HOST_GROUPS) + " groups");
        }},
+      {"--num-experts", expert_int(&e.num_experts, 1, kMaxTokens)},
+      {"--ep-size", expert_int(&e.ep_size, 1, kMaxTokens)},
+      {"--hidden-dim", expert_int(&e.hidden_dim, 1, kMaxDim)},
+      {"--expert-dim", expert_int(&e.expert_dim, 1, kMaxDim)},
+      {"--tokens",
+       [&](const std::string& flag, const std::string& v) {
+         expert_int(&e.tokens, 1, kMaxTokens)(flag, v);
+         tokens_given = true;
+       }},
+      {"--jagged-splits",
+       [&](const std::string& flag, const std::string& v) {
+         e.splits = parse_split_spec(flag, v);
+         e.given = true;
+       }},
       {"--m", [&](const std::string& flag, const std::string& v) { o.m = parse_int(flag, v, 1, kMaxDim); }},
       {"--n", [&](const std::string& flag, const std::string& v) { o.n = parse_int(flag, v, 1, kMaxDim); }},
+      {"--pass",
+       [&](const std::string& flag, const std::string& v) {
+         if (v == "all") {
+           o.passes = {Pass::kFprop, Pass::kDgrad, Pass::kWgrad};
+           return;
+         }
+         for (Pass p : {Pass::kFprop, Pass::kDgrad, Pass::kWgrad})
+           if (v == pass_name(p)) {
+             o.passes = {p};
+             return;
+           }
+         throw Error(flag + ": \"" + v + "\" (fprop, dgrad, wgrad, all)");
+       }},
+      {"--peers",
+       [&](const std::string& flag, const std::string& v) {
+         const std::vector<std::string> wanted = split_list(v);
+         const std::vector<std::string>& known = peer_names();
+         for (const std::string& name : wanted)
+           if (std::find(known.begin(), known.end(), name) == known.end())
+             throw Error(flag + ": unknown peer \"" + name +
+                         "\" (cublas_ms4, cublas_loop, cublas_grouped, moegemm)");
+         o.peers.clear();  // in the canonical order
+         for (const std::string& name : known)
+           if (std::find(wanted.begin(), wanted.end(), name) != wanted.end()) o.peers.push_back(name);
+         if (o.peers.empty()) throw Error(flag + ": empty list");
+       }},
       {"--out-dtype",
        [&](const std::string& flag, const std::string& v) {
          if (v == "fp32")
@@ -198,7 +365,8 @@ Options parse_options(int argc, char** argv) {
 
   if (!o.splits.empty() && (o.m == 0 || o.n == 0)) throw Error("--splits needs --m and --n");
   if (o.splits.empty() && (o.m != 0 || o.n != 0)) throw Error("--m/--n go with --splits");
-  const bool custom = !o.shapes.empty() || !o.splits.empty();
+  if (e.given) check_expert_shape(e, tokens_given);
+  const bool custom = !o.shapes.empty() || !o.splits.empty() || e.given;
   if (!set_given && !custom) o.seed_set = o.large_set = true;  // the default
   if (!o.anchors_path.empty()) o.anchors_set = true;           // an explicit file adds its set
   if (o.quick && !repeat_given) o.repeat = kMinRepeat;

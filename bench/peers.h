@@ -1,26 +1,35 @@
 // The implementations under test, behind one interface: prepare() once per
 // problem (everything that is not per call), run() per call.
 //
-//   cublas_ms4   one cublasGemmEx per non-empty group, round-robin on 4 streams
-//                (one handle and workspace each) forked from and joined back to
-//                the bench stream with events
-//   cublas_loop  the same GEMMs, one after the other on the bench stream
-//   moegemm      moegemm_wgrad() for one tile configuration, with the split
-//                sizes on the host or on the device
+//   cublas_ms4      one cublasGemmEx per non-empty group, round-robin on 4 streams
+//                   (one handle and workspace each) forked from and joined back to
+//                   the bench stream with events; an empty wgrad group's output
+//                   is zeroed with a memset (unless accumulating)
+//   cublas_loop     the same GEMMs, one after the other on the bench stream
+//   cublas_grouped  every group's GEMM in one cublasGemmGroupedBatchedEx call (one
+//                   group of one problem each, empty groups included: cuBLAS takes
+//                   k = 0); BF16 output only, cuBLAS refuses BF16 in / FP32 out;
+//                   m and n multiples of 8 (16-byte aligned device pointers)
+//   moegemm         moegemm_wgrad() for one tile configuration, with the split
+//                   sizes on the host or on the device; wgrad only
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common.h"
 #include "workload.h"
 
 namespace bench {
 
+// Every peer's name, in the order they run (--peers).
+const std::vector<std::string>& peer_names();
+
 struct PeerInfo {
-  std::string name;  // "cublas_ms4", "cublas_loop", "moegemm"
+  std::string name;  // one of peer_names()
   bool is_moegemm = false;
   moegemm_wgrad_config_t config = MOEGEMM_WGRAD_CONFIG_AUTO;  // moegemm only
   moegemm_memory_t sizes = MOEGEMM_MEMORY_HOST;               // moegemm only: where the splits live
@@ -69,6 +78,9 @@ class Peer {
   virtual void run(int set) = 0;
   // The concrete configuration that runs for the prepared problem ("" if n/a).
   virtual std::string resolved_config() const { return ""; }
+  // Why this peer cannot compute `spec`, as shown in its place ("n/a (...)"),
+  // or "" when it can. Such a problem is neither prepared nor run.
+  virtual std::string not_applicable(const ShapeSpec&) const { return ""; }
 
  protected:
   explicit Peer(PeerInfo info) : info_(std::move(info)) {}
@@ -77,6 +89,9 @@ class Peer {
 
 // cuBLAS on `num_streams` worker streams (1: directly on `stream`).
 std::unique_ptr<Peer> make_cublas_peer(const std::string& name, int num_streams, cudaStream_t stream);
+
+// cublasGemmGroupedBatchedEx on `stream` ("cublas_grouped").
+std::unique_ptr<Peer> make_cublas_grouped_peer(cudaStream_t stream);
 
 // moegemm_wgrad with one shared workspace of `workspace_bytes`.
 std::unique_ptr<Peer> make_moegemm_peer(moegemm_wgrad_config_t config, moegemm_memory_t sizes,

@@ -18,9 +18,24 @@ std::string format(const char* fmt, double v) {
 }
 std::string fmt_us(double us) { return format(us >= 100 ? "%.1f" : "%.2f", us); }
 std::string fmt_ratio(double r) { return std::isnan(r) ? "-" : format("%.2f", r) + "x"; }
+// A peer's median, or why it cannot run the problem: the whole reason in the
+// peer's first column, "n/a" in the others.
+std::string us_or_na(double us, const std::string& na, bool whole_reason = false) {
+  if (na.empty()) return fmt_us(us);
+  return whole_reason ? na : "n/a";
+}
 
+bool any_row(const Report& r, const std::function<bool(const Row&)>& pred) {
+  return std::any_of(r.rows.begin(), r.rows.end(), pred);
+}
 bool any_anchor(const Report& r) {
-  return std::any_of(r.rows.begin(), r.rows.end(), [](const Row& row) { return row.spec.anchor != nullptr; });
+  return any_row(r, [](const Row& row) { return row.spec.anchor != nullptr; });
+}
+bool any_pass_but_wgrad(const Report& r) {
+  return any_row(r, [](const Row& row) { return row.spec.pass != Pass::kWgrad; });
+}
+bool any_grouped(const Report& r) {
+  return any_row(r, [](const Row& row) { return has_peer(row, "cublas_grouped"); });
 }
 
 // Display width of UTF-8 text (code points).
@@ -57,6 +72,7 @@ struct Column {
 
 std::vector<Column> table_columns(const Report& report) {
   const bool graph = report.options != nullptr && report.options->graph;
+  const bool grouped = any_grouped(report);
   std::vector<Column> c = {
       {"set", false, [](const Row& r, const Metrics&) { return r.spec.set; }},
       {"g", true, [](const Row& r, const Metrics&) { return std::to_string(r.spec.g); }},
@@ -66,15 +82,27 @@ std::vector<Column> table_columns(const Report& report) {
       {"out", false, [](const Row& r, const Metrics&) { return std::string(dtype_name(r.spec.out)); }},
       {"cublas_ms4 µs", true, [](const Row&, const Metrics& m) { return fmt_us(m.ms4.eager); }},
       {"cublas_loop µs", true, [](const Row&, const Metrics& m) { return fmt_us(m.loop.eager); }},
-      {"moegemm µs", true, [](const Row&, const Metrics& m) { return fmt_us(m.mg.eager); }},
-      {"moegemm dev-splits µs", true, [](const Row&, const Metrics& m) { return fmt_us(m.mg_device.eager); }},
   };
+  if (any_pass_but_wgrad(report))
+    c.insert(c.begin() + 1,
+             {"pass", false, [](const Row& r, const Metrics&) { return std::string(pass_name(r.spec.pass)); }});
+  if (grouped)
+    c.push_back({"cublas_grouped µs", true,
+                 [](const Row&, const Metrics& m) { return us_or_na(m.grouped.eager, m.grouped_na, true); }});
+  c.push_back(
+      {"moegemm µs", true, [](const Row&, const Metrics& m) { return us_or_na(m.mg.eager, m.mg_na, true); }});
+  c.push_back({"moegemm dev-splits µs", true,
+               [](const Row&, const Metrics& m) { return us_or_na(m.mg_device.eager, m.mg_na); }});
   if (graph) {
     c.push_back({"ms4 graph µs", true, [](const Row&, const Metrics& m) { return fmt_us(m.ms4.graph); }});
     c.push_back({"loop graph µs", true, [](const Row&, const Metrics& m) { return fmt_us(m.loop.graph); }});
-    c.push_back({"moegemm graph µs", true, [](const Row&, const Metrics& m) { return fmt_us(m.mg.graph); }});
+    if (grouped)
+      c.push_back({"grouped graph µs", true,
+                   [](const Row&, const Metrics& m) { return us_or_na(m.grouped.graph, m.grouped_na); }});
+    c.push_back({"moegemm graph µs", true,
+                 [](const Row&, const Metrics& m) { return us_or_na(m.mg.graph, m.mg_na); }});
     c.push_back({"dev-splits graph µs", true,
-                 [](const Row&, const Metrics& m) { return fmt_us(m.mg_device.graph); }});
+                 [](const Row&, const Metrics& m) { return us_or_na(m.mg_device.graph, m.mg_na); }});
   }
   c.push_back({"best config", false, [](const Row&, const Metrics& m) { return m.best_config; }});
   c.push_back({"vs ms4", true, [](const Row&, const Metrics& m) { return fmt_ratio(m.speedup_ms4.eager); }});
@@ -187,6 +215,7 @@ bool close_output(FILE* f, const std::string& path) {
 }
 
 void print_ceilings(FILE* f, const Report& r) {
+  std::fprintf(f, "date:     %s\n", r.date.c_str());
   std::fprintf(f, "device:   %s\n", device_line(r).c_str());
   std::fprintf(f, "ceilings: %s\n", ceilings_line(r.ceilings).c_str());
   if (r.anchors != nullptr)
@@ -197,12 +226,30 @@ void print_ceilings(FILE* f, const Report& r) {
 
 void print_progress(FILE* f, const Row& row, size_t index, size_t total) {
   const Metrics m = compute_metrics(row);
-  std::fprintf(f, "[%zu/%zu] %s: ms4 %s  loop %s  moegemm %s µs (%s vs ms4", index + 1, total,
-               describe_row(row).c_str(), fmt_us(m.ms4.eager).c_str(), fmt_us(m.loop.eager).c_str(),
-               fmt_us(m.mg.eager).c_str(), fmt_ratio(m.speedup_ms4.eager).c_str());
+  // The medians of the peers that ran, then the reasons of those that cannot.
+  std::string times, reasons;
+  auto add = [&](const char* label, const char* name, double us, const std::string& na) {
+    if (!has_peer(row, name)) return;
+    if (!na.empty())
+      reasons += std::string("; ") + label + " " + na;
+    else
+      times += (times.empty() ? "" : "  ") + std::string(label) + " " + fmt_us(us);
+  };
+  add("ms4", "cublas_ms4", m.ms4.eager, "");
+  add("loop", "cublas_loop", m.loop.eager, "");
+  add("grouped", "cublas_grouped", m.grouped.eager, m.grouped_na);
+  add("moegemm", "moegemm", m.mg.eager, m.mg_na);
+  const bool moegemm = has_peer(row, "moegemm") && m.mg_na.empty();
+  std::vector<std::string> notes;
+  if (moegemm) notes.push_back(fmt_ratio(m.speedup_ms4.eager) + " vs ms4");
   if (!std::isnan(m.mg.graph) || !std::isnan(m.ms4.graph))
-    std::fprintf(f, "; graph: ms4 %s moegemm %s µs", fmt_us(m.ms4.graph).c_str(), fmt_us(m.mg.graph).c_str());
-  std::fprintf(f, ") %s\n", row_status(row).c_str());
+    notes.push_back("graph: ms4 " + fmt_us(m.ms4.graph) + (moegemm ? " moegemm " + fmt_us(m.mg.graph) : "") +
+                    " µs");
+  std::string line = times.empty() ? "" : " " + times + " µs";
+  for (size_t i = 0; i < notes.size(); ++i) line += (i == 0 ? " (" : "; ") + notes[i];
+  if (!notes.empty()) line += ")";
+  std::fprintf(f, "[%zu/%zu] %s:%s%s %s\n", index + 1, total, describe_row(row).c_str(), line.c_str(),
+               reasons.c_str(), row_status(row).c_str());
   for (const PeerResult& p : row.peers) {
     if (!p.error.empty()) std::fprintf(f, "    %s: ERROR %s\n", p.info.label().c_str(), p.error.c_str());
     if (!p.graph_error.empty())
@@ -212,15 +259,18 @@ void print_progress(FILE* f, const Row& row, size_t index, size_t total) {
                    p.info.label().c_str(), p.check.max_abs_diff, p.check.tolerance, p.check.max_abs_ref,
                    static_cast<unsigned long long>(p.check.nonfinite),
                    p.check.samples > 0 ? " [reference vs host]" : "");
-    if (!p.check.done && p.error.empty())
+    if (!p.check.done && p.error.empty() && p.applies())
       std::fprintf(f, "    %s: not checked (no reference)\n", p.info.label().c_str());
   }
+  std::fflush(f);
 }
 
 void print_table(FILE* f, const Report& report) {
-  std::fprintf(f, "\nmoegemm_wgrad vs cuBLAS: median of %d calls (µs)%s; eager = events around the host call",
-               report.options ? report.options->repeat : 0,
-               report.options && report.options->accumulate ? ", accumulating (D += ...)" : "");
+  std::fprintf(
+      f, "\n%s: median of %d calls (µs)%s; eager = events around the host call",
+      any_pass_but_wgrad(report) ? "moegemm and cuBLAS, fprop/dgrad/wgrad" : "moegemm_wgrad vs cuBLAS",
+      report.options ? report.options->repeat : 0,
+      report.options && report.options->accumulate ? ", accumulating (D += ...)" : "");
   if (report.options && report.options->graph) std::fprintf(f, ", graph = CUDA-graph replay (GPU time)");
   std::fprintf(f, "\n");
   render_text(f, build_table(report));
@@ -277,8 +327,8 @@ bool write_markdown(const std::string& path, const Report& report) {
   FILE* f = open_output(path);
   if (f == nullptr) return false;
   std::fprintf(f, "<!-- generated by moegemm-bench -->\n");
-  std::fprintf(f, "Device: %s  \nCeilings: %s  \n", device_line(report).c_str(),
-               ceilings_line(report.ceilings).c_str());
+  std::fprintf(f, "Date: %s  \nDevice: %s  \nCeilings: %s  \n", report.date.c_str(),
+               device_line(report).c_str(), ceilings_line(report.ceilings).c_str());
   if (report.options != nullptr)
     std::fprintf(f, "Median of %d calls; eager = CUDA events around the host call%s%s.\n\n",
                  report.options->repeat,

@@ -22,6 +22,7 @@ struct DeviceDescription {
 };
 
 struct Report {
+  std::string date;  // UTC, ISO 8601: when the run started
   DeviceDescription device;
   Ceilings ceilings;
   const Anchors* anchors = nullptr;  // loaded anchors file, if any

@@ -122,6 +122,7 @@ void json_row(JsonWriter& j, const Row& row) {
   const Metrics m = compute_metrics(row);
   j.begin_object();
   j.string("set", row.spec.set);
+  j.string("pass", pass_name(row.spec.pass));
   j.integer("g", row.spec.g);
   j.integer("m", row.spec.m);
   j.integer("n", row.spec.n);
@@ -152,6 +153,7 @@ void json_row(JsonWriter& j, const Row& row) {
     json_stats(j, "eager", p.eager);
     json_stats(j, "graph", p.graph);
     json_check(j, "check", p.check);
+    if (!p.applies()) j.string("not_applicable", p.not_applicable);
     if (!p.error.empty()) j.string("error", p.error);
     if (!p.graph_error.empty()) j.string("graph_error", p.graph_error);
     j.end_object();
@@ -160,9 +162,12 @@ void json_row(JsonWriter& j, const Row& row) {
   j.begin_object("metrics");
   json_modes(j, "cublas_ms4_us", m.ms4);
   json_modes(j, "cublas_loop_us", m.loop);
+  json_modes(j, "cublas_grouped_us", m.grouped);
+  if (!m.grouped_na.empty()) j.string("cublas_grouped_na", m.grouped_na);
   json_modes(j, "best_peer_us", m.best_peer);
   json_modes(j, "moegemm_us", m.mg);
   json_modes(j, "moegemm_device_splits_us", m.mg_device);
+  if (!m.mg_na.empty()) j.string("moegemm_na", m.mg_na);
   j.string("best_config", m.best_config);
   json_modes(j, "speedup_vs_cublas_ms4", m.speedup_ms4);
   json_modes(j, "speedup_vs_best_peer", m.speedup_best_peer);
@@ -189,6 +194,7 @@ bool write_json(const std::string& path, const Report& report) {
   JsonWriter j(f);
   j.begin_object();
   j.string("tool", "moegemm-bench");
+  j.string("date", report.date);
   j.string("moegemm_version", std::to_string(MOEGEMM_VERSION_MAJOR) + "." +
                                   std::to_string(MOEGEMM_VERSION_MINOR) + "." +
                                   std::to_string(MOEGEMM_VERSION_PATCH));
@@ -225,6 +231,12 @@ bool write_json(const std::string& path, const Report& report) {
     j.boolean("accumulate", report.options->accumulate);
     j.boolean("quick", report.options->quick);
     j.string("seed", std::to_string(report.options->seed));
+    j.begin_array("passes");
+    for (Pass p : report.options->passes) j.string(nullptr, pass_name(p));
+    j.end_array();
+    j.begin_array("peers");
+    for (const std::string& name : report.options->peers) j.string(nullptr, name);
+    j.end_array();
     j.end_object();
   }
   j.begin_array("rows");

@@ -26,9 +26,12 @@ struct PeerResult {
   PeerInfo info;
   std::string resolved_config;  // moegemm: the configuration that ran
   Stats eager, graph;
-  CheckResult check;        // the reference: against the host; others: against the reference
-  std::string error;        // a failed call: no timings
-  std::string graph_error;  // capture or replay failed (eager timings still valid)
+  CheckResult check;           // the reference: against the host; others: against the reference
+  std::string not_applicable;  // "n/a (...)": the peer cannot compute this problem (not run)
+  std::string error;           // a failed call: no timings
+  std::string graph_error;     // capture or replay failed (eager timings still valid)
+
+  bool applies() const { return not_applicable.empty(); }
 };
 
 struct Row {
@@ -38,8 +41,8 @@ struct Row {
   int empty_groups = 0;
   int timing_sets = 0;
   double flops = 0, bytes = 0, bound_us = 0;
-  std::vector<PeerResult> peers;  // peers[0] is the reference (cublas_ms4)
-  bool correct = false;           // every check passed and every call succeeded
+  std::vector<PeerResult> peers;  // the reference: the first that applies (cublas_ms4 unless deselected)
+  bool correct = false;           // every check passed and every call succeeded (n/a peers aside)
 };
 
 }  // namespace bench

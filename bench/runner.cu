@@ -26,6 +26,8 @@ void guarded(std::string* error, const std::function<void()>& fn) {
   }
 }
 
+bool runnable(const PeerResult& r) { return r.applies() && r.error.empty(); }
+
 Row describe(const ShapeSpec& spec, const Ceilings& ceilings) {
   Row row;
   row.spec = spec;
@@ -36,9 +38,9 @@ Row describe(const ShapeSpec& spec, const Ceilings& ceilings) {
   row.empty_groups = static_cast<int>(std::count(spec.splits.begin(), spec.splits.end(), 0));
   const double m = static_cast<double>(spec.m), n = static_cast<double>(spec.n);
   const double T = static_cast<double>(row.total_tokens);
-  const double out_bytes = spec.g * m * n * static_cast<double>(dtype_size(spec.out));
-  row.flops = 2 * m * n * T;
-  row.bytes = 2 * T * (m + n) + out_bytes * (spec.accumulate ? 2 : 1);
+  const double out_bytes = static_cast<double>(spec.out_elems()) * static_cast<double>(dtype_size(spec.out));
+  row.flops = 2 * m * n * T;  // every pass
+  row.bytes = 2 * static_cast<double>(spec.input_elems()) + out_bytes * (spec.accumulate ? 2 : 1);
   row.bound_us =
       1e6 * std::max(row.flops / (ceilings.gemm_TFLOPs * 1e12), row.bytes / (ceilings.copy_TBps * 1e12));
   return row;
@@ -51,17 +53,19 @@ void check_correctness(const Workload& w, const std::vector<Peer*>& peers, std::
   const uint64_t ref_seed = w.seed(Role::kOut, 1000);
   const uint64_t other_seed = w.spec().accumulate ? ref_seed : w.seed(Role::kOut, 1001);
   const int ref_set = w.reference_set();
+  size_t ref = 0;
+  while (ref < peers.size() && !runnable(results[ref])) ++ref;
+  if (ref == peers.size()) return;
   bool have_reference = false;
-  if (results[0].error.empty())
-    guarded(&results[0].error, [&] {
-      w.fill_output(ref_set, ref_seed, stream);
-      peers[0]->run(ref_set);
-      BENCH_CUDA(cudaStreamSynchronize(stream));
-      results[0].check = spot_check(w, ref_set, ref_seed, stream);
-      have_reference = true;
-    });
-  for (size_t i = 1; i < peers.size(); ++i) {
-    if (!results[i].error.empty() || !have_reference) continue;
+  guarded(&results[ref].error, [&] {
+    w.fill_output(ref_set, ref_seed, stream);
+    peers[ref]->run(ref_set);
+    BENCH_CUDA(cudaStreamSynchronize(stream));
+    results[ref].check = spot_check(w, ref_set, ref_seed, stream);
+    have_reference = true;
+  });
+  for (size_t i = ref + 1; i < peers.size(); ++i) {
+    if (!runnable(results[i]) || !have_reference) continue;
     guarded(&results[i].error, [&] {
       w.fill_output(0, other_seed, stream);
       peers[i]->run(0);
@@ -93,6 +97,8 @@ Row run_problem(const ShapeSpec& spec, const std::vector<Peer*>& peers, const Ru
   for (size_t i = 0; i < peers.size(); ++i) {
     PeerResult& r = row.peers[i];
     r.info = peers[i]->info();
+    r.not_applicable = peers[i]->not_applicable(spec);
+    if (!r.applies()) continue;
     guarded(&r.error, [&] {
       peers[i]->prepare(w);
       r.resolved_config = peers[i]->resolved_config();
@@ -103,10 +109,10 @@ Row run_problem(const ShapeSpec& spec, const std::vector<Peer*>& peers, const Ru
 
   Timer timer(ctx.stream, ctx.warmup, ctx.repeat);
   for (size_t i = 0; i < peers.size(); ++i)
-    if (row.peers[i].error.empty()) time_peer(*peers[i], row.peers[i], w, ctx, timer);
+    if (runnable(row.peers[i])) time_peer(*peers[i], row.peers[i], w, ctx, timer);
 
   row.correct = std::all_of(row.peers.begin(), row.peers.end(), [](const PeerResult& r) {
-    return r.error.empty() && r.graph_error.empty() && r.check.done && r.check.pass;
+    return !r.applies() || (r.error.empty() && r.graph_error.empty() && r.check.done && r.check.pass);
   });
   return row;
 }

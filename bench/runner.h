@@ -1,6 +1,7 @@
 // Benchmarks one problem: correctness first (the reference peer against the
 // host, every other peer against the reference), then eager and, optionally,
-// graph-replay timings of every peer.
+// graph-replay timings of every peer. Peers that cannot compute the problem
+// (Peer::not_applicable) are only recorded as such.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -29,7 +30,7 @@ struct RunContext {
   Ceilings ceilings;
 };
 
-// peers[0] is the reference (cublas_ms4).
+// The reference is the first peer that applies to the problem and prepares.
 Row run_problem(const ShapeSpec& spec, const std::vector<Peer*>& peers, const RunContext& ctx);
 
 }  // namespace bench

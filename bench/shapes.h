@@ -1,5 +1,5 @@
 // The problems to benchmark: the seed grid, the large shapes, custom shapes
-// and the anchors file's exact problems, each with its split sizes.
+// and the anchors file's exact problems, each with its split sizes and pass.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,7 @@ namespace bench {
 
 struct ShapeSpec {
   std::string set;  // "seed", "large", "custom" or "anchors:<the file's set>"
+  Pass pass = Pass::kWgrad;
   int g = 0;
   int64_t m = 0, n = 0;
   std::vector<int64_t> splits;  // k_i, i < g
@@ -22,11 +23,23 @@ struct ShapeSpec {
   const AnchorRow* anchor = nullptr;  // set when the problem comes from the anchors file
 
   int64_t total_tokens() const;
+  // Elements of each tensor of the pass (see Pass; 0 for one it does not use):
+  // X [T, n], dY [T, m], W [g, m, n] (BF16) and the output.
+  int64_t x_elems() const;
+  int64_t dy_elems() const;
+  int64_t w_elems() const;
+  int64_t out_elems() const;  // wgrad [g, m, n], fprop [T, m], dgrad [T, n]
+  int64_t input_elems() const { return x_elems() + dy_elems() + w_elems(); }
 };
 
-// g ragged split sizes summing to `total` (Dirichlet(1) proportions, largest
-// remainder rounding), then nudged by single tokens so that no non-empty
-// group is a multiple of 8 tokens (g >= 2). Deterministic in `seed`.
+// g split sizes summing to `total` after `spec` (proportions from the
+// distribution, largest remainder rounding), then nudged by single tokens
+// between non-empty groups so that none is a multiple of 8 tokens (at least
+// two non-empty groups). An explicit list is returned as given.
+// Deterministic in `seed`.
+std::vector<int64_t> generate_splits(const SplitSpec& spec, int g, int64_t total, uint64_t seed);
+
+// The generator of the seed and large grids and of --shape: Dirichlet(1).
 std::vector<int64_t> ragged_splits(int g, int64_t total, uint64_t seed);
 
 // Every problem the options select, in run order. `anchors` may be null

@@ -46,23 +46,67 @@ __global__ void compare_kernel(const void* test, const void* ref, size_t count, 
 
 struct Sample {
   int group;
-  int64_t row, col;
+  int64_t row, col;  // in the group's block of the output
 };
 
-// Per sampled group: two corners and two pseudo-random entries.
-std::vector<Sample> choose_samples(const ShapeSpec& s, uint64_t seed) {
+// Group i's block of the output: `rows` x `cols`, row-major from element `base`.
+struct Block {
+  int64_t base, rows, cols;
+};
+
+Block output_block(const ShapeSpec& s, const std::vector<int64_t>& offsets, int i) {
+  const int64_t k = s.splits[static_cast<size_t>(i)], off = offsets[static_cast<size_t>(i)];
+  switch (s.pass) {
+    case Pass::kFprop:
+      return {off * s.m, k, s.m};
+    case Pass::kDgrad:
+      return {off * s.n, k, s.n};
+    default:
+      return {int64_t{i} * s.m * s.n, s.m, s.n};
+  }
+}
+
+// Per sampled group with a non-empty block: two corners and two pseudo-random entries.
+std::vector<Sample> choose_samples(const ShapeSpec& s, const std::vector<int64_t>& offsets, uint64_t seed) {
   std::vector<Sample> samples;
   const int stride = std::max(1, (s.g + kMaxSampledGroups - 1) / kMaxSampledGroups);
   for (int i = 0; i < s.g; i += stride) {
+    const Block b = output_block(s, offsets, i);
+    if (b.rows == 0 || b.cols == 0) continue;
     samples.push_back({i, 0, 0});
-    samples.push_back({i, s.m - 1, s.n - 1});
+    samples.push_back({i, b.rows - 1, b.cols - 1});
     for (uint64_t j = 0; j < 2; ++j) {
       const uint64_t h = mix64(seed ^ mix64((static_cast<uint64_t>(i) << 8) | j));
-      samples.push_back({i, static_cast<int64_t>(h % static_cast<uint64_t>(s.m)),
-                         static_cast<int64_t>((h >> 32) % static_cast<uint64_t>(s.n))});
+      samples.push_back({i, static_cast<int64_t>(h % static_cast<uint64_t>(b.rows)),
+                         static_cast<int64_t>((h >> 32) % static_cast<uint64_t>(b.cols))});
     }
   }
   return samples;
+}
+
+// The exact value of a sampled entry (without the initial output), in double
+// from the counter-based BF16 inputs of seeds x, dy, w.
+double exact_entry(const ShapeSpec& s, const std::vector<int64_t>& offsets, const Sample& p, uint64_t x,
+                   uint64_t dy, uint64_t w) {
+  auto v = [](uint64_t seed, int64_t index) {
+    return static_cast<double>(random_bf16_value(seed, static_cast<uint64_t>(index)));
+  };
+  const int64_t off = offsets[static_cast<size_t>(p.group)];
+  const int64_t weight = int64_t{p.group} * s.m * s.n;  // W_i
+  double sum = 0;
+  switch (s.pass) {
+    case Pass::kFprop:  // Y[t, f] = sum_h X[t, h] W_i[f, h]
+      for (int64_t h = 0; h < s.n; ++h) sum += v(x, (off + p.row) * s.n + h) * v(w, weight + p.col * s.n + h);
+      break;
+    case Pass::kDgrad:  // dX[t, h] = sum_f dY[t, f] W_i[f, h]
+      for (int64_t f = 0; f < s.m; ++f)
+        sum += v(dy, (off + p.row) * s.m + f) * v(w, weight + f * s.n + p.col);
+      break;
+    default:  // D_i[f, h] = sum_t dY[t, f] X[t, h]
+      for (int64_t t = off; t < offsets[static_cast<size_t>(p.group) + 1]; ++t)
+        sum += v(x, t * s.n + p.col) * v(dy, t * s.m + p.row);
+  }
+  return sum;
 }
 
 }  // namespace
@@ -103,25 +147,23 @@ CheckResult spot_check(const Workload& w, int set, uint64_t initial_out_seed, cu
 
   std::vector<int64_t> offsets(s.splits.size() + 1, 0);
   for (size_t i = 0; i < s.splits.size(); ++i) offsets[i + 1] = offsets[i] + s.splits[i];
-  const std::vector<Sample> samples = choose_samples(s, w.seed(Role::kOut, set) ^ 0x5A5A);
+  const std::vector<Sample> samples = choose_samples(s, offsets, w.seed(Role::kOut, set) ^ 0x5A5A);
   std::vector<uint64_t> index;
-  for (const Sample& p : samples)
-    index.push_back(static_cast<uint64_t>(p.group) * w.group_out_elems() +
-                    static_cast<uint64_t>(p.row * s.n + p.col));
+  for (const Sample& p : samples) {
+    const Block b = output_block(s, offsets, p.group);
+    index.push_back(static_cast<uint64_t>(b.base + p.row * b.cols + p.col));
+  }
   const std::vector<float> got = gather(out, s.out, index, stream);
 
   const int data_set = set == w.reference_set() ? 0 : set;  // the reference reads set 0's inputs
   const uint64_t x_seed = w.seed(Role::kX, data_set), dy_seed = w.seed(Role::kDy, data_set);
+  const uint64_t w_seed = w.seed(Role::kW, data_set);
   double max_diff = 0;
   for (size_t j = 0; j < samples.size(); ++j) {
-    const Sample& p = samples[j];
-    double exact = 0;
+    double exact = exact_entry(s, offsets, samples[j], x_seed, dy_seed, w_seed);
     if (s.accumulate)
-      exact = s.out == OutDtype::kFp32 ? uniform_pm1(initial_out_seed, index[j])
-                                       : random_bf16_value(initial_out_seed, index[j]);
-    for (int64_t t = offsets[p.group]; t < offsets[p.group + 1]; ++t)
-      exact += static_cast<double>(random_bf16_value(x_seed, static_cast<uint64_t>(t * s.n + p.col))) *
-               static_cast<double>(random_bf16_value(dy_seed, static_cast<uint64_t>(t * s.m + p.row)));
+      exact += s.out == OutDtype::kFp32 ? uniform_pm1(initial_out_seed, index[j])
+                                        : random_bf16_value(initial_out_seed, index[j]);
     const double diff = std::fabs(static_cast<double>(got[j]) - exact);
     max_diff = std::isfinite(diff) ? std::max(max_diff, diff) : std::numeric_limits<double>::infinity();
   }

@@ -9,10 +9,7 @@ namespace {
 constexpr int kMaxTimingSets = 64;
 }
 
-size_t Workload::set_bytes() const {
-  const size_t inputs = static_cast<size_t>(total_tokens_) * static_cast<size_t>(spec_.m + spec_.n) * 2;
-  return inputs + out_bytes();
-}
+size_t Workload::set_bytes() const { return static_cast<size_t>(spec_.input_elems()) * 2 + out_bytes(); }
 
 uint64_t Workload::seed(Role role, int set) const {
   return stream_seed(seed_, static_cast<uint32_t>(role), static_cast<uint32_t>(set));
@@ -29,19 +26,22 @@ Workload::Workload(const ShapeSpec& spec, const WorkloadLimits& limits, uint64_t
   BENCH_CUDA(cudaMemcpyAsync(d_splits_.get(), spec_.splits.data(), d_splits_.bytes(), cudaMemcpyHostToDevice,
                              stream));
 
-  const size_t x_elems = static_cast<size_t>(total_tokens_ * spec_.n);
-  const size_t dy_elems = static_cast<size_t>(total_tokens_ * spec_.m);
+  // An input the pass does not use has 0 elements: no allocation, a null pointer.
+  auto add_input = [&](std::vector<DeviceBuffer>& sets_of, int64_t elems, Role role, int s) {
+    sets_of.emplace_back(static_cast<size_t>(elems) * 2);
+    fill_random_bf16(sets_of.back().get(), static_cast<size_t>(elems), this->seed(role, s), stream);
+    return sets_of.back().get();
+  };
   for (int s = 0; s < sets; ++s) {
-    xs_.emplace_back(x_elems * 2);
-    dys_.emplace_back(dy_elems * 2);
+    const void* x = add_input(xs_, spec_.x_elems(), Role::kX, s);
+    const void* dy = add_input(dys_, spec_.dy_elems(), Role::kDy, s);
+    const void* w = add_input(ws_, spec_.w_elems(), Role::kW, s);
     outs_.emplace_back(out_bytes());
-    fill_random_bf16(xs_.back().get(), x_elems, this->seed(Role::kX, s), stream);
-    fill_random_bf16(dys_.back().get(), dy_elems, this->seed(Role::kDy, s), stream);
     fill_random(outs_.back().get(), out_elems(), spec_.out, this->seed(Role::kOut, s), stream);
-    operands_.push_back(Operands{xs_.back().get(), dys_.back().get(), outs_.back().get()});
+    operands_.push_back(Operands{x, dy, w, outs_.back().get()});
   }
   reference_out_ = DeviceBuffer(out_bytes());
-  operands_.push_back(Operands{xs_[0].get(), dys_[0].get(), reference_out_.get()});
+  operands_.push_back(Operands{xs_[0].get(), dys_[0].get(), ws_[0].get(), reference_out_.get()});
   BENCH_CUDA(cudaStreamSynchronize(stream));  // the host split sizes above were pageable
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine over a carried .device-build/ (scripts/pack-device.sh):
 # GPU tests, the same tests under compute-sanitizer memcheck, the example and
-# the benchmark. Logs and results go to $OUT (default ./device-out), at most 8
-# files: check.log, gpu-tests.txt, memcheck.txt, bench.{txt,json,csv,md}, bench-progress.txt.
+# the benchmark (with the torch._grouped_mm peer and the plot). Logs and
+# results go to $OUT (default ./device-out), at most 8 files: check.log,
+# gpu-tests.txt, memcheck.txt, bench.{txt,json,md,png}, torch.json.
 #   MOEGEMM_CHECK_STEPS="tests memcheck bench"  (subset to run)
 #   MOEGEMM_BENCH_ARGS="..."                      (extra benchmark flags)
 #   MOEGEMM_MEMCHECK_TIMEOUT=seconds              (memcheck is slow; default 420)
@@ -30,9 +31,14 @@ if [[ " $STEPS " == *" tests "* ]]; then
 fi
 if [[ " $STEPS " == *" bench "* ]]; then
   anchors=(); [ -f $B/anchors/wgrad-h100.jsonl ] && anchors=(--anchors $B/anchors/wgrad-h100.jsonl --set all)
-  $B/bench/moegemm-bench "${anchors[@]}" --graph --json "$OUT/bench.json" --csv "$OUT/bench.csv" \
-    --markdown "$OUT/bench.md" ${MOEGEMM_BENCH_ARGS:-} 2> "$OUT/bench-progress.txt" | tee "$OUT/bench.txt"
+  $B/bench/moegemm-bench "${anchors[@]}" --graph --json "$OUT/bench.json" --markdown "$OUT/bench.md" \
+    ${MOEGEMM_BENCH_ARGS:-} 2> /tmp/bench-progress.txt | tee "$OUT/bench.txt"
   [ ${PIPESTATUS[0]} -eq 0 ] || rc=1
+  tail -n 3 /tmp/bench-progress.txt >> "$OUT/check.log"
+  # Peers that live in Python: torch._grouped_mm (merged into the table later,
+  # bench/merge_peers.py), and the plot.
+  python3 bench/torch_peer.py "$OUT/bench.json" -o "$OUT/torch.json" >> "$OUT/check.log" 2>&1 || rc=1
+  python3 bench/plot.py "$OUT/bench.json" -o "$OUT/bench.png" >> "$OUT/check.log" 2>&1 || rc=1
 fi
 if [[ " $STEPS " == *" memcheck "* ]]; then
   timeout ${MOEGEMM_MEMCHECK_TIMEOUT:-420} compute-sanitizer --tool memcheck --error-exitcode 3 $B/tests/moegemm_gpu_tests --gtest_brief=1 \
