@@ -52,6 +52,9 @@ Check validate_wgrad_problem(const moegemm_wgrad_problem_t* p) {
   }
 
   if (p->group_sizes == nullptr) return fail(invalid, "group_sizes: must not be NULL");
+  if (p->group_sizes_location == MOEGEMM_MEMORY_DEVICE &&
+      reinterpret_cast<std::uintptr_t>(p->group_sizes) % alignof(int64_t) != 0)
+    return fail(MOEGEMM_STATUS_MISALIGNED, "group_sizes: the device array must be 8-byte aligned (int64)");
   if (p->group_sizes_location == MOEGEMM_MEMORY_HOST) {
     if (p->num_groups > MOEGEMM_MAX_HOST_GROUPS)
       return fail(invalid, "group_sizes: host split sizes allow at most " +

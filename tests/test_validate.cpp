@@ -200,6 +200,12 @@ TEST_F(ValidateProblemTest, HostGroupSizesSumMustNotOverflow) {
 
 // Device split sizes cannot be read by the host: any values pass (they are
 // clamped on the device). The array here is host memory holding bad values.
+TEST_F(ValidateProblemTest, DeviceGroupSizesMustBe8ByteAligned) {
+  v.p.group_sizes_location = MOEGEMM_MEMORY_DEVICE;
+  v.p.group_sizes = reinterpret_cast<const int64_t*>(reinterpret_cast<const char*>(v.sizes.data()) + 4);
+  EXPECT_TRUE(fails_with(validate(), kMisaligned, "group_sizes"));
+}
+
 TEST_F(ValidateProblemTest, DeviceGroupSizesAreNotChecked) {
   v.set_sizes({-5, kI64Max, std::numeric_limits<int64_t>::min(), 1000000});
   v.p.group_sizes_location = MOEGEMM_MEMORY_DEVICE;

@@ -88,12 +88,14 @@ typedef struct moegemm_wgrad_problem {
   const void* x;         /* BF16 [T, n] row-major, 16-byte aligned (may be NULL if T == 0) */
   const void* dy;        /* BF16 [T, m] row-major, 16-byte aligned (may be NULL if T == 0) */
 
-  const int64_t* group_sizes;       /* g token counts k_i */
+  const int64_t* group_sizes;       /* g token counts k_i (a device array: 8-byte aligned) */
   moegemm_memory_t group_sizes_location;
 
   /* Output: exactly one of `out` and `out_ptrs` is non-NULL. */
   void* out;                        /* contiguous [g, m, n] of out_dtype */
-  void* const* out_ptrs;            /* g pointers, each to a row-major [m, n] of out_dtype */
+  void* const* out_ptrs;            /* g pointers, each to a row-major [m, n] of out_dtype, 16-byte
+                                       aligned. On the host they are checked; a device list cannot be:
+                                       a NULL or misaligned entry there makes its group a no-op. */
   moegemm_memory_t out_ptrs_location;
 
   moegemm_dtype_t out_dtype;        /* MOEGEMM_DTYPE_FP32 (default, 0) or MOEGEMM_DTYPE_BF16 */

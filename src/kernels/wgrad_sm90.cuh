@@ -3,13 +3,17 @@
 //
 // Two launches per call:
 //   1. wgrad_setup_kernel: turns the split sizes (host values in the kernel's
-//      parameters, or a device array) into clamped offsets, writes the
-//      per-group problem shapes / pointers / strides that the grouped GEMM
-//      reads, and zero-fills the outputs of empty groups (unless
-//      accumulating). The host never reads the split sizes.
+//      parameters, or a device array) into clamped offsets, orders the groups
+//      by decreasing k, writes the per-group problem shapes / pointers /
+//      strides and TMA descriptors that the grouped GEMM reads, and
+//      zero-fills the outputs of empty groups (unless accumulating). The host
+//      never reads the split sizes.
 //   2. A CUTLASS 3.x SM90 ptr-array grouped GEMM (TMA + WGMMA, warp
-//      specialised, persistent group tile scheduler). Empty groups get the
-//      shape (0, 0, 0): no tile, so no TMA descriptor ever sees a zero extent.
+//      specialised, persistent group tile scheduler) with the prebuilt
+//      descriptors (prebuilt_tma_descriptors.cuh), launched with programmatic
+//      dependent launch so that it is resident before the setup kernel ends.
+//      Empty groups get the shape (0, 0, 0): no tile, so no TMA descriptor
+//      ever sees a zero extent.
 //
 // In GEMM terms (CUTLASS's M x K times K x N):
 //   A_i = dY_i^T : M = m, K = k_i, M-contiguous (column-major), ld = m
@@ -442,11 +446,6 @@ Check launch_setup(const SetupArgs<G>& a, const moegemm_wgrad_problem_t& p, int 
     for (int i = 0; i < p.num_groups; ++i) host.sizes[i] = static_cast<int32_t>(p.group_sizes[i]);
   if (p.out_ptrs != nullptr && p.out_ptrs_location == MOEGEMM_MEMORY_HOST)
     for (int i = 0; i < p.num_groups; ++i) host.out_ptrs[i] = p.out_ptrs[i];
-  // Same shared-memory carveout as the GEMM: switching an SM's L1/shared
-  // split between the two kernels would stall it.
-  static const cudaError_t carveout = cudaFuncSetAttribute(
-      wgrad_setup_kernel<G, Cap>, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared);
-  if (carveout != cudaSuccess) return cuda_fail(carveout, "cudaFuncSetAttribute(wgrad_setup_kernel)");
   wgrad_setup_kernel<G, Cap><<<blocks, kSetupThreads, 0, stream>>>(a, host);
   if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
     return cuda_fail(err, "launch of wgrad_setup_kernel");
