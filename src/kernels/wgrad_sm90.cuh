@@ -229,7 +229,6 @@ __global__ void __launch_bounds__(kSetupThreads)
   } temp;
   __shared__ int32_t chunk_start[kSetupChunk];  // clamped row offset of each group of the chunk
   __shared__ int32_t chunk_k[kSetupChunk];      // clamped token count
-  __shared__ int16_t slot_local[kSetupChunk];  // slot (within the chunk) -> its group's local index
   __shared__ int fill_list[kSetupChunk];
   __shared__ int fill_count;
   __shared__ alignas(128) cute::TmaDescriptor descriptor_scratch[kSetupThreads];
@@ -305,31 +304,13 @@ __global__ void __launch_bounds__(kSetupThreads)
       a.ws.stride_b[slot] = a.stride_b;
       a.ws.stride_c[slot] = a.stride_d;
       a.ws.stride_d[slot] = a.stride_d;
-      slot_local[slot - base] = static_cast<int16_t>(local);
-    }
-    __syncthreads();
-
-    // The 4 TMA descriptors of each group (A, B; D, C), one per thread, so
-    // that few groups still spread over many threads: this kernel's length
-    // is on the critical path of every call.
-    if (blockIdx.x == 0) {
-      const int slots = min(kSetupChunk, a.g - base);
-      for (int w = tid; w < 4 * slots; w += kSetupThreads) {
-        const int slot = base + w / 4, which = w % 4;
-        const int local = slot_local[w / 4];
-        const int64_t start = chunk_start[local];
-        const int k_clamped = chunk_k[local];
-        char* out = group_output(a, host, base + local, group_bytes);
-        const bool run = out != nullptr && (reinterpret_cast<uintptr_t>(out) % 16) == 0 && k_clamped > 0;
-        if (!run) continue;
-        if (which < 2)
-          G::Mainloop::write_group_descriptor(a.mainloop, slot, which, a.dy + start * a.m, a.stride_a,
-                                              a.x + start * a.n, a.stride_b, static_cast<int>(a.m),
-                                              static_cast<int>(a.n), k_clamped, descriptor_scratch[tid]);
-        else
-          G::Epilogue::write_group_descriptor(a.epilogue, slot, which - 2, reinterpret_cast<typename G::ElementD*>(out),
-                                              a.stride_d, static_cast<int>(a.m), static_cast<int>(a.n),
-                                              descriptor_scratch[tid]);
+      if (run) {
+        G::Mainloop::write_group_descriptors(a.mainloop, slot, a.dy + start * a.m, a.stride_a,
+                                             a.x + start * a.n, a.stride_b, static_cast<int>(a.m),
+                                             static_cast<int>(a.n), k_clamped, descriptor_scratch[tid]);
+        G::Epilogue::write_group_descriptors(a.epilogue, slot, reinterpret_cast<typename G::ElementD*>(out),
+                                             a.stride_d, static_cast<int>(a.m), static_cast<int>(a.n),
+                                             descriptor_scratch[tid]);
       }
     }
     __syncthreads();
