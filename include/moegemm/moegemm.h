@@ -61,7 +61,8 @@ typedef enum moegemm_status {
 
 typedef enum moegemm_dtype {
   MOEGEMM_DTYPE_FP32 = 0,
-  MOEGEMM_DTYPE_BF16 = 1
+  MOEGEMM_DTYPE_BF16 = 1,
+  MOEGEMM_DTYPE_FP16 = 2
 } moegemm_dtype_t;
 
 typedef enum moegemm_memory {
@@ -122,6 +123,145 @@ moegemm_status_t moegemm_wgrad(const moegemm_wgrad_problem_t* problem, void* wor
 
 /* Which tile configuration AUTO picks for this problem (host-only; no GPU needed). */
 moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t* problem);
+
+/* ===========================================================================
+ * General grouped GEMM: the three GEMMs of an MoE expert layer
+ * ===========================================================================
+ *
+ * Everything below is row-major. For every group i:
+ *
+ *     D_i[m_i, n_i]  (+)=  op_a(A_i) · op_b(B_i)          (then + bias_i, GELU)
+ *
+ *   op_a == MOEGEMM_OP_N: A_i is [m_i, k_i];  MOEGEMM_OP_T: A_i is [k_i, m_i]
+ *   op_b == MOEGEMM_OP_N: B_i is [k_i, n_i];  MOEGEMM_OP_T: B_i is [n_i, k_i]
+ *   (every matrix dense: leading dimension = its number of columns)
+ *
+ * The three GEMMs of an expert layer with weight W_i [out, in] (PyTorch's
+ * nn.Linear layout), tokens X_i [t_i, in], output gradient dY_i [t_i, out]:
+ *
+ *   forward  Y_i  = X_i · W_i^T     A = X_i,  op_a = N; B = W_i, op_b = T   m_i = t_i, n = out, k = in
+ *   dgrad    dX_i = dY_i · W_i      A = dY_i, op_a = N; B = W_i, op_b = N   m_i = t_i, n = in,  k = out
+ *   wgrad    dW_i = dY_i^T · X_i    A = dY_i, op_a = T; B = X_i, op_b = N   m = out, n = in,    k_i = t_i
+ *
+ * (TransformerEngine names these layouts in cuBLAS's column-major terms,
+ * "TN", "NN" and "NT": the same strings with A and B swapped.)
+ *
+ * Which implementation serves a call ("path") is decided on the host, in
+ * this order (moegemm_gemm_list_path() tells which one and why):
+ *   1. MOEGEMM_PATH_UNIFORM_K: SM90 device, MOEGEMM_USE_CUTLASS not 0, no bias
+ *      or GELU, A and B both BF16 or both FP16, D of that type or FP32,
+ *      op_a == N, the same k for every group with k >= 1 and k % 8 == 0, every
+ *      n_i % 8 == 0, 16-byte aligned pointers. One kernel launch, ragged m_i.
+ *   2. MOEGEMM_PATH_VARIABLE_K: SM90, MOEGEMM_USE_CUTLASS not 0, no bias or
+ *      GELU, BF16 A and B, FP32 or BF16 D, the wgrad layout (op_a = T,
+ *      op_b = N) with the same m and n for every group (multiples of 8), and
+ *      the A_i (and B_i) consecutive slices of one token buffer
+ *      (A_{i+1} == A_i + k_i * m elements): moegemm_wgrad() over that buffer.
+ *   3. MOEGEMM_PATH_CUBLAS: everything else (any GPU, any layout, FP32/BF16/
+ *      FP16, bias, GELU, k_i = 0, m_i = 0): one cuBLASLt matmul per group over
+ *      several streams that join the caller's stream again with events.
+ *
+ * Environment (read once per process):
+ *   MOEGEMM_USE_CUTLASS=0       always take the cuBLAS path (for comparison).
+ *   MOEGEMM_WARN_FALLBACK=1     print one line on stderr per distinct reason a
+ *                               call falls back to cuBLAS, naming the rule.
+ *   MOEGEMM_NUM_STREAMS=N       streams of the cuBLAS path (default 4, 1..16).
+ */
+
+typedef enum moegemm_op {
+  MOEGEMM_OP_N = 0,  /* the matrix as stored */
+  MOEGEMM_OP_T = 1   /* its transpose */
+} moegemm_op_t;
+
+typedef enum moegemm_path {
+  MOEGEMM_PATH_UNIFORM_K = 0,   /* SM90 grouped kernel, ragged m, one k */
+  MOEGEMM_PATH_VARIABLE_K = 1,  /* SM90 wgrad kernel, ragged k (moegemm_wgrad) */
+  MOEGEMM_PATH_CUBLAS = 2       /* multi-stream cuBLASLt */
+} moegemm_path_t;
+
+/* List form: one entry per group in host arrays (of device pointers). */
+typedef struct moegemm_gemm_list {
+  int num_groups;                 /* g >= 1 */
+  moegemm_op_t op_a, op_b;
+  moegemm_dtype_t ab_dtype;       /* A and B: BF16, FP16 or FP32 */
+  moegemm_dtype_t d_dtype;        /* D: FP32, or ab_dtype */
+  const int64_t* m;               /* g sizes each (host arrays); any may be 0 */
+  const int64_t* n;
+  const int64_t* k;
+  const void* const* a;           /* g device pointers (may be NULL where that matrix is empty) */
+  const void* const* b;
+  void* const* d;
+  /* Optional epilogue (NULL: none). bias: g device pointers to n_i values of
+   * d_dtype, added to every row. gelu_input: g device pointers to [m_i, n_i]
+   * of d_dtype; when given, it receives the pre-activation op_a(A)op_b(B) + bias
+   * and D receives GELU(pre-activation) (tanh approximation). Neither may be
+   * combined with accumulate. */
+  const void* const* bias;
+  void* const* gelu_input;
+  int accumulate;                 /* nonzero: D_i += ... (beta = 1) */
+  int num_streams;                /* cuBLAS path: 0 = MOEGEMM_NUM_STREAMS or 4 */
+} moegemm_gemm_list_t;
+
+moegemm_gemm_list_t moegemm_gemm_list_default(void);
+
+/* Which path moegemm_gemm_list() takes for this call on the current device,
+ * and why (a static, thread-local string naming the rule that sent it away
+ * from the faster paths; "" for the uniform-K path). Validates the problem
+ * first: an invalid problem returns its error status. */
+moegemm_status_t moegemm_gemm_list_path(const moegemm_gemm_list_t* problem, moegemm_path_t* path,
+                                        const char** reason);
+
+/* Device workspace bytes for this problem (whatever its path); 256-byte aligned. */
+moegemm_status_t moegemm_gemm_list_workspace_size(const moegemm_gemm_list_t* problem,
+                                                  size_t* workspace_bytes);
+
+/* Enqueues all g GEMMs on `stream`. No allocation; no host synchronisation.
+ * Groups with m_i = 0 or n_i = 0 are skipped; k_i = 0 gives D_i = 0 (+ bias,
+ * GELU), or leaves D_i untouched when accumulating. */
+moegemm_status_t moegemm_gemm_list(const moegemm_gemm_list_t* problem, void* workspace,
+                                   size_t workspace_bytes, cudaStream_t stream);
+
+/* Ragged-M form for forward and dgrad: one token buffer, per-group weights.
+ *
+ *   for every group i:  D[rows_i, :]  (+)=  A[rows_i, :] · op_b(B_i)
+ *   rows_i = [off_i, off_i + m_i),  off_i = m_0 + ... + m_{i-1}
+ *   A: [T, k] row-major; D: [T, n] row-major
+ *   B_i: op_b == T: [n, k] (forward, B_i = W_i); op_b == N: [k, n] (dgrad)
+ *   B: one contiguous [g, ...] buffer (b) or a list of g pointers (b_ptrs).
+ *
+ * Group sizes m_i on the host or the device, with the rules and clamping of
+ * moegemm_wgrad's split sizes. Rows of D past sum(m_i) are not touched.
+ * The uniform-K kernel serves it when the rules of path 1 hold (k % 8 == 0,
+ * n % 8 == 0, ...); otherwise the cuBLAS path does, which must know the sizes
+ * on the host: with device sizes it copies them and synchronises `stream`
+ * (and fails with MOEGEMM_STATUS_INVALID_ARGUMENT while the stream is being
+ * captured into a CUDA graph). */
+typedef struct moegemm_ragged_m_problem {
+  int num_groups;                 /* g >= 1 */
+  int64_t total_rows;             /* T >= 0 */
+  int64_t n, k;                   /* >= 1 */
+  moegemm_dtype_t ab_dtype;       /* BF16 or FP16 (FP32 on the cuBLAS path) */
+  moegemm_dtype_t d_dtype;        /* FP32 or ab_dtype */
+  const void* a;                  /* [T, k] */
+  moegemm_op_t op_b;
+  const void* b;                  /* contiguous [g, n, k] (op_b T) or [g, k, n] (op_b N) ... */
+  const void* const* b_ptrs;      /* ... or g pointers (exactly one of b, b_ptrs) */
+  moegemm_memory_t b_ptrs_location;
+  void* d;                        /* [T, n] */
+  const int64_t* group_sizes;     /* g row counts m_i */
+  moegemm_memory_t group_sizes_location;
+  int accumulate;
+} moegemm_ragged_m_problem_t;
+
+moegemm_ragged_m_problem_t moegemm_ragged_m_problem_default(void);
+moegemm_status_t moegemm_ragged_m_path(const moegemm_ragged_m_problem_t* problem, moegemm_path_t* path,
+                                       const char** reason);
+moegemm_status_t moegemm_ragged_m_workspace_size(const moegemm_ragged_m_problem_t* problem,
+                                                 size_t* workspace_bytes);
+moegemm_status_t moegemm_ragged_m(const moegemm_ragged_m_problem_t* problem, void* workspace,
+                                  size_t workspace_bytes, cudaStream_t stream);
+
+const char* moegemm_path_name(moegemm_path_t path);
 
 /* Nonzero when the current CUDA device can run moegemm's SM90 kernels. */
 int moegemm_device_supported(void);
