@@ -7,7 +7,10 @@ The JSON (bench/report_json.cpp): {"tool": "moegemm-bench", "date", "device":
 ...}, "rows": [...], "summary", "skipped"}; each row: {"set", "pass", "g", "m",
 "n", "out", "accumulate", "splits", "k_min", "k_avg", "k_max", "status",
 "peers": [...], "metrics": {"cublas_ms4_us": {"eager", "graph"}, ...},
-"anchors"?}. Files written before the pass field existed hold wgrad rows only.
+"anchors"?}; fprop/dgrad rows' metrics also hold "moegemm_path" (moegemm_ragged_m's
+path: "uniform_k", "cublas"), and "summary" holds "ragged_m_speedup_vs_cublas_ms4"
+(issue 3's per-pass geomean/min speed-ups). Files written before the pass field
+existed hold wgrad rows only.
 """
 
 import json

@@ -1,6 +1,6 @@
 // moegemm-bench: times moegemm_wgrad() (variable-K weight gradient of MoE
-// layers) against cuBLAS on the GPU it runs on, checking every result first;
-// for the fprop and dgrad GEMMs of the same layer, the cuBLAS peers alone.
+// layers) and moegemm_ragged_m() (the fprop and dgrad GEMMs of the same
+// layer) against cuBLAS on the GPU it runs on, checking every result first.
 // See --help, and peers.h / timing.h for what is measured.
 #include <cuda_runtime_api.h>
 
@@ -127,7 +127,10 @@ int run(const Options& opt) {
   if (opt.wants_peer("cublas_ms4")) owned.push_back(make_cublas_peer("cublas_ms4", 4, stream.get()));
   if (opt.wants_peer("cublas_loop")) owned.push_back(make_cublas_peer("cublas_loop", 1, stream.get()));
   if (opt.wants_peer("cublas_grouped")) owned.push_back(make_cublas_grouped_peer(stream.get()));
-  DeviceBuffer workspace;  // one allocation for every moegemm call: it depends on g only
+  // One allocation for every moegemm call. moegemm_wgrad's need depends on g
+  // only: reserved here for the largest; moegemm_ragged_m's, per problem,
+  // grows it in the peers' prepare() when needed.
+  SharedWorkspace workspace;
   if (report.device.moegemm_supported && opt.wants_peer("moegemm")) {
     moegemm_wgrad_problem_t p = moegemm_wgrad_problem_default();
     p.num_groups = std::max_element(shapes.begin(), shapes.end(), [](const ShapeSpec& a, const ShapeSpec& b) {
@@ -135,10 +138,10 @@ int run(const Options& opt) {
                    })->g;
     size_t workspace_bytes = 0;
     BENCH_MOEGEMM(moegemm_wgrad_workspace_size(&p, &workspace_bytes));
-    workspace = DeviceBuffer(workspace_bytes);
+    workspace.reserve(workspace_bytes);
     for (moegemm_wgrad_config_t config : opt.configs)
       for (moegemm_memory_t sizes : {MOEGEMM_MEMORY_HOST, MOEGEMM_MEMORY_DEVICE})
-        owned.push_back(make_moegemm_peer(config, sizes, workspace.get(), workspace.bytes(), stream.get()));
+        owned.push_back(make_moegemm_peer(config, sizes, &workspace, stream.get()));
   }
   if (owned.empty()) {
     std::fprintf(stderr, "moegemm-bench: none of the selected peers can run on %s\n",

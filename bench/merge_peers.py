@@ -8,6 +8,8 @@ them (torch time / moegemm time, eager against eager, graph against graph).
 
 Rows are matched by set, pass, g, m, n, output type and the exact split sizes;
 benchmark rows without a torch row (fprop, dgrad, or not measured) show "-".
+The benchmark's own summary (issue 3's fprop/dgrad speed-ups among it) is in
+its text and Markdown output, not repeated here.
 Python 3 standard library only.
 """
 
@@ -53,6 +55,14 @@ def peer_cell(row, name, mode, na_key, whole_reason):
     return fmt_us(metric(row, name, mode))
 
 
+def dev_graph_cell(row):
+    """Device split sizes, graph replay: n/a also where that peer is not capturable."""
+    m = row.get("metrics", {})
+    if m.get("moegemm_na") or m.get("moegemm_device_splits_graph_na"):
+        return "n/a"
+    return fmt_us(metric(row, "moegemm_device_splits_us", "graph"))
+
+
 def torch_cell(row, mode):
     t = row.get("torch")
     if t is None:
@@ -61,6 +71,17 @@ def torch_cell(row, mode):
     if value is None and t.get("note"):
         return t["note"] if mode == "eager" else "n/a"
     return fmt_us(value)
+
+
+def path_cell(row):
+    """moegemm_ragged_m's path (fprop/dgrad), as the C++ table's path_label()."""
+    m = row.get("metrics", {})
+    host, device = m.get("moegemm_path") or "", m.get("moegemm_device_splits_path") or ""
+    if not host and not device:
+        return "-"
+    if not device or device == host:
+        return host
+    return f"{host}/{device}" if host else device
 
 
 def has_peer(row, name):
@@ -101,9 +122,11 @@ def columns(bench):
         if grouped:
             c.append(Column("grouped graph µs", True, us("cublas_grouped_us", "graph", "cublas_grouped_na")))
         c += [Column("moegemm graph µs", True, us("moegemm_us", "graph", "moegemm_na")),
-              Column("dev-splits graph µs", True, us("moegemm_device_splits_us", "graph", "moegemm_na"))]
-    c += [Column("best config", False, lambda r: r.get("metrics", {}).get("best_config", "")),
-          Column("vs ms4", True, speedup("speedup_vs_cublas_ms4", "eager")),
+              Column("dev-splits graph µs", True, dev_graph_cell)]
+    c.append(Column("best config", False, lambda r: r.get("metrics", {}).get("best_config", "")))
+    if any(row_pass(r) != "wgrad" for r in rows):
+        c.append(Column("path", False, path_cell))
+    c += [Column("vs ms4", True, speedup("speedup_vs_cublas_ms4", "eager")),
           Column("vs best peer", True, speedup("speedup_vs_best_peer", "eager"))]
     if graph:
         c.append(Column("vs ms4 graph", True, speedup("speedup_vs_cublas_ms4", "graph")))

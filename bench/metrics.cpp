@@ -37,6 +37,18 @@ std::string peer_na(const Row& row, const std::string& name) {
   return p != nullptr ? p->not_applicable : "";
 }
 
+// "" when any moegemm peer applies (e.g. fprop with --config auto,pingpong:
+// the pingpong peers are n/a, the auto ones run), else the first one's reason.
+std::string moegemm_na(const Row& row) {
+  std::string first;
+  for (const PeerResult& p : row.peers) {
+    if (!p.info.is_moegemm) continue;
+    if (p.applies()) return "";
+    if (first.empty()) first = p.not_applicable;
+  }
+  return first;
+}
+
 std::string config_label(const PeerResult& p) {
   const std::string name = p.info.config_name();
   return p.info.config == MOEGEMM_WGRAD_CONFIG_AUTO && !p.resolved_config.empty()
@@ -66,6 +78,19 @@ void count(Summary::Count& c, double moegemm_us, double peer_us) {
   if (moegemm_us > peer_us) ++c.slower;
 }
 
+// One shape's speed-up into its Speedups (NaN: not measured).
+void add_speedup(Summary::Speedups& s, std::vector<double>& all, double speedup, size_t row) {
+  ++s.shapes;
+  if (!(speedup > 0) || !std::isfinite(speedup)) return;
+  ++s.measured;
+  all.push_back(speedup);
+  if (speedup < 1) ++s.slower;
+  if (!(speedup >= s.min)) {  // NaN-safe: the first one sets it
+    s.min = speedup;
+    s.min_row = row;
+  }
+}
+
 }  // namespace
 
 Metrics compute_metrics(const Row& row) {
@@ -74,7 +99,7 @@ Metrics compute_metrics(const Row& row) {
   m.loop = peer_times(row, "cublas_loop");
   m.grouped = peer_times(row, "cublas_grouped");
   m.grouped_na = peer_na(row, "cublas_grouped");
-  m.mg_na = peer_na(row, "moegemm");
+  m.mg_na = moegemm_na(row);
   m.best_peer = per_mode(
       [&](double ModeTimes::*mode) { return nan_min(nan_min(m.ms4.*mode, m.loop.*mode), m.grouped.*mode); });
 
@@ -84,6 +109,12 @@ Metrics compute_metrics(const Row& row) {
     const ModeTimes t = times_of(p);
     ModeTimes& into = p.info.sizes == MOEGEMM_MEMORY_HOST ? m.mg : m.mg_device;
     into = per_mode([&](double ModeTimes::*mode) { return nan_min(into.*mode, t.*mode); });
+    if (!p.path.empty()) {
+      std::string& path = p.info.sizes == MOEGEMM_MEMORY_HOST ? m.mg_path : m.mg_device_path;
+      if (path.empty()) path = p.path;
+      if (m.mg_path_reason.empty() || p.info.sizes == MOEGEMM_MEMORY_HOST) m.mg_path_reason = p.path_reason;
+    }
+    if (p.info.sizes == MOEGEMM_MEMORY_DEVICE && !p.graph_na.empty()) m.mg_device_graph_na = p.graph_na;
     if (p.info.sizes == MOEGEMM_MEMORY_HOST && !std::isnan(t.eager) && !(t.eager >= best_eager)) {
       best_eager = t.eager;
       m.best_config = config_label(p);
@@ -115,6 +146,13 @@ std::string row_status(const Row& row) {
 }
 
 bool has_peer(const Row& row, const std::string& name) { return find_peer(row, name) != nullptr; }
+
+std::string path_label(const Metrics& m) {
+  if (m.mg_path.empty() && m.mg_device_path.empty()) return "-";
+  if (m.mg_device_path.empty() || m.mg_device_path == m.mg_path) return m.mg_path;
+  if (m.mg_path.empty()) return m.mg_device_path;
+  return m.mg_path + "/" + m.mg_device_path;
+}
 
 std::string k_range(const Row& row) {
   char buf[96];
@@ -151,7 +189,39 @@ Summary summarize_rows(const std::vector<Row>& rows) {
                             {geomean(mg_eager), geomean(mg_graph)},
                             {geomean(ms4_eager), geomean(ms4_graph)}});
   }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& row = rows[i];
+    if (row.spec.pass == Pass::kWgrad || !has_peer(row, "moegemm") || !moegemm_na(row).empty()) continue;
+    auto group = std::find_if(s.ragged.begin(), s.ragged.end(), [&](const Summary::PassSpeedups& p) {
+      return p.set == row.spec.set && p.pass == row.spec.pass;
+    });
+    if (group == s.ragged.end()) {
+      s.ragged.push_back({});
+      group = s.ragged.end() - 1;
+      group->set = row.spec.set;
+      group->pass = row.spec.pass;
+    }
+    group->rows.push_back(i);
+  }
+  for (Summary::PassSpeedups& p : s.ragged) {
+    std::vector<double> eager, graph, device_eager, device_graph;
+    for (size_t i : p.rows) {
+      const Metrics m = compute_metrics(rows[i]);
+      add_speedup(p.eager, eager, m.ms4.eager / m.mg.eager, i);
+      add_speedup(p.graph, graph, m.ms4.graph / m.mg.graph, i);
+      add_speedup(p.device_eager, device_eager, m.ms4.eager / m.mg_device.eager, i);
+      add_speedup(p.device_graph, device_graph, m.ms4.graph / m.mg_device.graph, i);
+    }
+    p.eager.geomean = geomean(eager);
+    p.graph.geomean = geomean(graph);
+    p.device_eager.geomean = geomean(device_eager);
+    p.device_graph.geomean = geomean(device_graph);
+  }
   for (const Row& row : rows) {
+    if (!row.correct) s.failures.push_back(describe_row(row) + ": " + row_status(row));
+    // The counts and geomeans above are moegemm_wgrad's.
+    if (row.spec.pass != Pass::kWgrad) continue;
+    ++s.wgrad_rows;
     const Metrics m = compute_metrics(row);
     count(s.vs_ms4_eager, m.mg.eager, m.ms4.eager);
     count(s.vs_ms4_graph, m.mg.graph, m.ms4.graph);
@@ -160,7 +230,6 @@ Summary summarize_rows(const std::vector<Row>& rows) {
     count(s.vs_anchor_eager, m.mg.eager, m.anchor_best.eager);
     count(s.vs_anchor_graph, m.mg.graph, m.anchor_best.graph);
     count(s.vs_anchor_best_peer, nan_min(m.mg.eager, m.mg.graph), m.anchor_best_peer);
-    if (!row.correct) s.failures.push_back(describe_row(row) + ": " + row_status(row));
   }
   return s;
 }

@@ -132,15 +132,30 @@ bool Options::wants_pass(Pass pass) const {
   return std::find(passes.begin(), passes.end(), pass) != passes.end();
 }
 
+std::vector<Pass> Options::fwd_passes() const {
+  std::vector<Pass> out;
+  for (Pass p : {Pass::kFprop, Pass::kDgrad})
+    if (!passes_given || wants_pass(p)) out.push_back(p);
+  return out;
+}
+
 void print_usage(FILE* f) {
   std::fprintf(f, R"(usage: moegemm-bench [options]
 
 Times moegemm_wgrad (variable-K weight gradient, D_i[m,n] (+)= dY_i^T X_i) against
-cuBLAS on this GPU, after checking that all agree; also the cuBLAS peers of the
-fprop and dgrad GEMMs of the same expert layer, where moegemm has no path yet.
+cuBLAS on this GPU, after checking that all agree; and moegemm_ragged_m against the
+same cuBLAS peers for the fprop and dgrad GEMMs of the same expert layer.
 
 Shapes (default: --set seed,large)
-  --set LIST          seed | large | anchors | all (= seed,large,anchors), comma-separated
+  --set LIST          seed | large | anchors | fwd | all (= seed,large,anchors), comma-separated
+                      seed     wgrad grid: g 4,8,16,32; m 512, n 2048; avg tokens/group 64..4096
+                      large    wgrad: (g,m,n) (32,2048,7168) (16,1536,2048) (8,4096,7168); 256,1024,4096
+                      fwd      issue 3's fprop/dgrad grid: g 8,16,32; m (expert dim F) 512,2048;
+                               n (hidden dim H) 2048,7168; avg tokens/group 64,128,...,4096;
+                               Dirichlet(1) splits; passes fprop and dgrad (or those --pass
+                               names); the summary gives moegemm's speed-up over cublas_ms4
+                               per shape and its geomean against the issue's bar
+                               (>= 1.0x on every shape, geomean >= 1.3x)
   --anchors FILE      reference timings with exact splits (default: shared/anchors/wgrad-h100.jsonl
                       next to the repository, if found); giving FILE adds the anchors set
   --shape g,m,n,avgk  custom shape with ragged random splits (repeatable)
@@ -161,21 +176,27 @@ An expert-parallel MoE layer (one custom shape: g = E / P groups, m = F, n = H)
                       no non-empty group is a multiple of 8 tokens
 
 Problem
-  --pass P            fprop | dgrad | wgrad | all (default wgrad). fprop: Y_i = X_i W_i^T
-                      ([k_i,H] x [F,H]^T), dgrad: dX_i = dY_i W_i ([k_i,F] x [F,H]), both BF16 in
-                      and out, FP32 compute; moegemm has no uniform-K path for them yet (n/a)
+  --pass P            fprop | dgrad | wgrad | all (default wgrad; the fwd set: fprop and dgrad).
+                      fprop: Y_i = X_i W_i^T ([k_i,H] x [F,H]^T), dgrad: dX_i = dY_i W_i
+                      ([k_i,F] x [F,H]), both BF16 in and out, FP32 compute; moegemm runs them
+                      through moegemm_ragged_m (W [g, F, H] contiguous; op_b T for fprop, N for
+                      dgrad), and the table's "path" column says which path served the call
+                      (uniform_k: the SM90 kernel, cublas: its cuBLAS fallback)
   --out-dtype T       fp32 | bf16 | both (default fp32; wgrad only: anchors keep their own,
                       fprop and dgrad write bf16)
   --accumulate        D += ... instead of D = ...
   --config C          auto | all | a comma list of configuration names (default auto);
-                      names: see moegemm_wgrad_config_name(), e.g. pingpong_128x128x64_c2x1
+                      names: see moegemm_wgrad_config_name(), e.g. pingpong_128x128x64_c2x1.
+                      wgrad only: fprop/dgrad run in the auto peers (n/a without auto)
 
 Peers (--peers LIST, comma-separated; default all that can run on this GPU)
   cublas_ms4          one cublasGemmEx per group, round-robin on 4 streams (the reference)
   cublas_loop         the same GEMMs one after the other on one stream
   cublas_grouped      one cublasGemmGroupedBatchedEx call (n/a for BF16 in / FP32 out,
                       which it refuses)
-  moegemm             moegemm_wgrad, split sizes on the host and on the device (SM90 only)
+  moegemm             moegemm_wgrad (wgrad) or moegemm_ragged_m (fprop, dgrad), split sizes
+                      on the host and on the device (SM90 only). With device split sizes
+                      on the cuBLAS path moegemm_ragged_m synchronises: eager timings only
   The first selected peer that can run a problem is checked against the host, the
   others against it.
 
@@ -222,10 +243,12 @@ Options parse_options(int argc, char** argv) {
              o.large_set = true;
            else if (s == "anchors")
              o.anchors_set = true;
+           else if (s == "fwd")
+             o.fwd_set = true;
            else if (s == "all")
              o.seed_set = o.large_set = o.anchors_set = true;
            else
-             throw Error(flag + ": unknown set \"" + s + "\" (seed, large, anchors, all)");
+             throw Error(flag + ": unknown set \"" + s + "\" (seed, large, anchors, fwd, all)");
          }
        }},
       {"--anchors", [&](const std::string&, const std::string& v) { o.anchors_path = v; }},
@@ -262,6 +285,7 @@ Options parse_options(int argc, char** argv) {
       {"--n", [&](const std::string& flag, const std::string& v) { o.n = parse_int(flag, v, 1, kMaxDim); }},
       {"--pass",
        [&](const std::string& flag, const std::string& v) {
+         o.passes_given = true;
          if (v == "all") {
            o.passes = {Pass::kFprop, Pass::kDgrad, Pass::kWgrad};
            return;
@@ -369,6 +393,9 @@ Options parse_options(int argc, char** argv) {
   const bool custom = !o.shapes.empty() || !o.splits.empty() || e.given;
   if (!set_given && !custom) o.seed_set = o.large_set = true;  // the default
   if (!o.anchors_path.empty()) o.anchors_set = true;           // an explicit file adds its set
+  if (o.fwd_set && o.fwd_passes().empty())
+    throw Error("--set fwd runs fprop and dgrad; --pass " + std::string(pass_name(o.passes.front())) +
+                " leaves it empty");
   if (o.quick && !repeat_given) o.repeat = kMinRepeat;
   return o;
 }

@@ -39,6 +39,7 @@ struct ExpertShape {
 struct Options {
   // Shape sets.
   bool seed_set = false, large_set = false, anchors_set = false;
+  bool fwd_set = false;             // issue 3's fprop/dgrad grid (its own passes: fwd_passes())
   std::string anchors_path;         // empty: the default location, if it exists
   std::vector<CustomShape> shapes;  // --shape g,m,n,avgk (random splits)
   std::vector<int64_t> splits;      // --splits with --m/--n
@@ -49,6 +50,7 @@ struct Options {
   // Problem options (the anchors set keeps its own output types; fprop and
   // dgrad always write BF16).
   std::vector<Pass> passes{Pass::kWgrad};
+  bool passes_given = false;  // --pass was given
   std::vector<OutDtype> out_dtypes{OutDtype::kFp32};
   bool accumulate = false;
   std::vector<moegemm_wgrad_config_t> configs{MOEGEMM_WGRAD_CONFIG_AUTO};
@@ -68,6 +70,8 @@ struct Options {
 
   bool wants_peer(const std::string& name) const;
   bool wants_pass(Pass pass) const;
+  // The passes of the fwd set: fprop and dgrad, or those of them --pass selects.
+  std::vector<Pass> fwd_passes() const;
 };
 
 constexpr int kMinRepeat = 30;

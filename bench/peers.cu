@@ -234,23 +234,57 @@ class CublasGroupedPeer final : public Peer {
   DeviceBuffer pointers_;  // device: per operand set, the A, B and C pointer arrays
 };
 
+// wgrad: moegemm_wgrad. fprop and dgrad: moegemm_ragged_m over the token
+// buffer and the contiguous weights W [g, m, n] (m = F = out, n = H = in):
+//   fprop  Y [T, F]  = X [T, H] . W_i^T   A = X,  op_b = T: B_i = W_i is [n = F, k = H]
+//   dgrad  dX [T, H] = dY [T, F] . W_i    A = dY, op_b = N: B_i = W_i is [k = F, n = H]
 class MoegemmPeer final : public Peer {
  public:
-  MoegemmPeer(moegemm_wgrad_config_t config, moegemm_memory_t sizes, void* workspace, size_t workspace_bytes,
+  MoegemmPeer(moegemm_wgrad_config_t config, moegemm_memory_t sizes, SharedWorkspace* workspace,
               cudaStream_t stream)
-      : Peer(PeerInfo{"moegemm", true, config, sizes}),
-        workspace_(workspace),
-        workspace_bytes_(workspace_bytes),
-        stream_(stream) {}
+      : Peer(PeerInfo{"moegemm", true, config, sizes}), workspace_(workspace), stream_(stream) {}
 
   std::string not_applicable(const ShapeSpec& s) const override {
-    return s.pass == Pass::kWgrad ? "" : "n/a (no uniform-K path yet)";
+    if (s.pass != Pass::kWgrad && info_.config != MOEGEMM_WGRAD_CONFIG_AUTO)
+      return "n/a (wgrad tile configuration; fprop/dgrad run in the auto peers)";
+    return "";
   }
 
   // One problem struct per operand set, built before any timing.
   void prepare(const Workload& w) override {
+    wgrad_.clear();
+    ragged_.clear();
+    path_.clear();
+    path_reason_.clear();
+    graph_na_.clear();
+    if (w.spec().pass == Pass::kWgrad)
+      prepare_wgrad(w);
+    else
+      prepare_ragged_m(w);
+  }
+
+  void run(int set) override {
+    const size_t i = static_cast<size_t>(set);
+    if (!wgrad_.empty())
+      BENCH_MOEGEMM(moegemm_wgrad(&wgrad_[i], workspace_->get(), workspace_->bytes(), stream_));
+    else
+      BENCH_MOEGEMM(moegemm_ragged_m(&ragged_[i], workspace_->get(), workspace_->bytes(), stream_));
+  }
+
+  std::string resolved_config() const override {
+    return wgrad_.empty() ? "" : short_config_name(moegemm_wgrad_choose_config(&wgrad_[0]));
+  }
+  std::string path() const override { return path_; }
+  std::string path_reason() const override { return path_reason_; }
+  std::string graph_not_applicable() const override { return graph_na_; }
+
+ private:
+  const int64_t* group_sizes(const Workload& w) const {
+    return info_.sizes == MOEGEMM_MEMORY_HOST ? w.splits().data() : w.device_splits();
+  }
+
+  void prepare_wgrad(const Workload& w) {
     const ShapeSpec& s = w.spec();
-    problems_.clear();
     for (int set = 0; set < w.operand_sets(); ++set) {
       moegemm_wgrad_problem_t p = moegemm_wgrad_problem_default();
       p.num_groups = s.g;
@@ -259,29 +293,62 @@ class MoegemmPeer final : public Peer {
       p.total_tokens = w.total_tokens();
       p.x = w.operands(set).x;
       p.dy = w.operands(set).dy;
-      p.group_sizes = info_.sizes == MOEGEMM_MEMORY_HOST ? w.splits().data() : w.device_splits();
+      p.group_sizes = group_sizes(w);
       p.group_sizes_location = info_.sizes;
       p.out = w.operands(set).out;
       p.out_dtype = moegemm_dtype(s.out);
       p.accumulate = s.accumulate ? 1 : 0;
       p.config = info_.config;
-      problems_.push_back(p);
+      wgrad_.push_back(p);
     }
+    size_t bytes = 0;
+    BENCH_MOEGEMM(moegemm_wgrad_workspace_size(&wgrad_[0], &bytes));
+    workspace_->reserve(bytes);
   }
 
-  void run(int set) override {
-    BENCH_MOEGEMM(moegemm_wgrad(&problems_[static_cast<size_t>(set)], workspace_, workspace_bytes_, stream_));
+  void prepare_ragged_m(const Workload& w) {
+    const ShapeSpec& s = w.spec();
+    const bool fprop = s.pass == Pass::kFprop;
+    for (int set = 0; set < w.operand_sets(); ++set) {
+      const Operands& op = w.operands(set);
+      moegemm_ragged_m_problem_t p = moegemm_ragged_m_problem_default();
+      p.num_groups = s.g;
+      p.total_rows = w.total_tokens();
+      p.n = fprop ? s.m : s.n;
+      p.k = fprop ? s.n : s.m;
+      p.ab_dtype = MOEGEMM_DTYPE_BF16;
+      p.d_dtype = moegemm_dtype(s.out);  // BF16: fprop and dgrad write the activations' type
+      p.a = fprop ? op.x : op.dy;
+      p.op_b = fprop ? MOEGEMM_OP_T : MOEGEMM_OP_N;
+      p.b = op.w;
+      p.b_ptrs = nullptr;
+      p.d = op.out;
+      p.group_sizes = group_sizes(w);
+      p.group_sizes_location = info_.sizes;
+      p.accumulate = s.accumulate ? 1 : 0;
+      ragged_.push_back(p);
+    }
+    size_t bytes = 0;
+    BENCH_MOEGEMM(moegemm_ragged_m_workspace_size(&ragged_[0], &bytes));
+    workspace_->reserve(bytes);
+    // Every operand set takes the same path: only the (aligned) pointers differ.
+    moegemm_path_t path = MOEGEMM_PATH_CUBLAS;
+    const char* reason = nullptr;
+    BENCH_MOEGEMM(moegemm_ragged_m_path(&ragged_[0], &path, &reason));
+    const char* name = moegemm_path_name(path);
+    path_ = name != nullptr ? name : std::to_string(static_cast<int>(path));
+    path_reason_ = reason != nullptr ? reason : "";  // thread-local: copied now
+    // The cuBLAS path reads device split sizes back with a synchronisation,
+    // which a stream capture refuses.
+    if (path == MOEGEMM_PATH_CUBLAS && info_.sizes == MOEGEMM_MEMORY_DEVICE)
+      graph_na_ = "n/a (cuBLAS path with device split sizes synchronises: not capturable)";
   }
 
-  std::string resolved_config() const override {
-    return problems_.empty() ? "" : short_config_name(moegemm_wgrad_choose_config(&problems_[0]));
-  }
-
- private:
-  void* workspace_;
-  size_t workspace_bytes_;
+  SharedWorkspace* workspace_;
   cudaStream_t stream_;
-  std::vector<moegemm_wgrad_problem_t> problems_;
+  std::vector<moegemm_wgrad_problem_t> wgrad_;      // wgrad: per operand set
+  std::vector<moegemm_ragged_m_problem_t> ragged_;  // fprop, dgrad: per operand set
+  std::string path_, path_reason_, graph_na_;
 };
 
 }  // namespace
@@ -299,9 +366,15 @@ std::unique_ptr<Peer> make_cublas_grouped_peer(cudaStream_t stream) {
   return std::make_unique<CublasGroupedPeer>(stream);
 }
 
+void SharedWorkspace::reserve(size_t bytes) {
+  if (bytes <= buffer_.bytes()) return;
+  buffer_ = DeviceBuffer();  // free first: the old and the new need not fit together
+  buffer_ = DeviceBuffer(bytes);
+}
+
 std::unique_ptr<Peer> make_moegemm_peer(moegemm_wgrad_config_t config, moegemm_memory_t sizes,
-                                        void* workspace, size_t workspace_bytes, cudaStream_t stream) {
-  return std::make_unique<MoegemmPeer>(config, sizes, workspace, workspace_bytes, stream);
+                                        SharedWorkspace* workspace, cudaStream_t stream) {
+  return std::make_unique<MoegemmPeer>(config, sizes, workspace, stream);
 }
 
 }  // namespace bench

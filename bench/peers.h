@@ -10,8 +10,11 @@
 //                   group of one problem each, empty groups included: cuBLAS takes
 //                   k = 0); BF16 output only, cuBLAS refuses BF16 in / FP32 out;
 //                   m and n multiples of 8 (16-byte aligned device pointers)
-//   moegemm         moegemm_wgrad() for one tile configuration, with the split
-//                   sizes on the host or on the device; wgrad only
+//   moegemm         wgrad: moegemm_wgrad() for one tile configuration; fprop and
+//                   dgrad: moegemm_ragged_m() (the AUTO peers only: the tile
+//                   configurations are wgrad's), whichever path it takes (the
+//                   uniform-K kernel or its cuBLAS fallback, reported per row);
+//                   split sizes on the host or on the device
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "common.h"
+#include "device.h"
 #include "workload.h"
 
 namespace bench {
@@ -81,6 +85,13 @@ class Peer {
   // Why this peer cannot compute `spec`, as shown in its place ("n/a (...)"),
   // or "" when it can. Such a problem is neither prepared nor run.
   virtual std::string not_applicable(const ShapeSpec&) const { return ""; }
+  // moegemm_ragged_m: the path it takes for the prepared problem
+  // (moegemm_path_name()) and why it left the faster ones ("" if n/a).
+  virtual std::string path() const { return ""; }
+  virtual std::string path_reason() const { return ""; }
+  // Why the prepared problem cannot be captured in a CUDA graph ("" if it can):
+  // only its eager timings are taken.
+  virtual std::string graph_not_applicable() const { return ""; }
 
  protected:
   explicit Peer(PeerInfo info) : info_(std::move(info)) {}
@@ -93,8 +104,23 @@ std::unique_ptr<Peer> make_cublas_peer(const std::string& name, int num_streams,
 // cublasGemmGroupedBatchedEx on `stream` ("cublas_grouped").
 std::unique_ptr<Peer> make_cublas_grouped_peer(cudaStream_t stream);
 
-// moegemm_wgrad with one shared workspace of `workspace_bytes`.
+// Device workspace shared by the moegemm peers (they never run at the same
+// time): grows to the largest need, never shrinks. reserve() may reallocate,
+// so it is called from Peer::prepare() only (nothing in flight then), and
+// run() reads get()/bytes() at every call.
+class SharedWorkspace {
+ public:
+  void reserve(size_t bytes);
+  void* get() const { return buffer_.get(); }
+  size_t bytes() const { return buffer_.bytes(); }
+
+ private:
+  DeviceBuffer buffer_;
+};
+
+// moegemm_wgrad (configuration `config`) and, for the AUTO configuration,
+// moegemm_ragged_m, with the split sizes in `sizes`; `workspace` outlives the peer.
 std::unique_ptr<Peer> make_moegemm_peer(moegemm_wgrad_config_t config, moegemm_memory_t sizes,
-                                        void* workspace, size_t workspace_bytes, cudaStream_t stream);
+                                        SharedWorkspace* workspace, cudaStream_t stream);
 
 }  // namespace bench

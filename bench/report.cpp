@@ -101,10 +101,13 @@ std::vector<Column> table_columns(const Report& report) {
                    [](const Row&, const Metrics& m) { return us_or_na(m.grouped.graph, m.grouped_na); }});
     c.push_back({"moegemm graph µs", true,
                  [](const Row&, const Metrics& m) { return us_or_na(m.mg.graph, m.mg_na); }});
-    c.push_back({"dev-splits graph µs", true,
-                 [](const Row&, const Metrics& m) { return us_or_na(m.mg_device.graph, m.mg_na); }});
+    c.push_back({"dev-splits graph µs", true, [](const Row&, const Metrics& m) {
+                   return us_or_na(m.mg_device.graph, m.mg_na.empty() ? m.mg_device_graph_na : m.mg_na);
+                 }});
   }
   c.push_back({"best config", false, [](const Row&, const Metrics& m) { return m.best_config; }});
+  if (any_pass_but_wgrad(report))  // moegemm_ragged_m: the kernel or the cuBLAS fallback
+    c.push_back({"path", false, [](const Row&, const Metrics& m) { return path_label(m); }});
   c.push_back({"vs ms4", true, [](const Row&, const Metrics& m) { return fmt_ratio(m.speedup_ms4.eager); }});
   c.push_back({"vs best peer", true,
                [](const Row&, const Metrics& m) { return fmt_ratio(m.speedup_best_peer.eager); }});
@@ -174,7 +177,7 @@ std::string csv_cell(const std::string& s) {
   return q + "\"";
 }
 
-void render_text(FILE* f, const Table& t) {
+void render_text(FILE* f, const Table& t, const char* indent = "") {
   std::vector<size_t> width(t.columns.size());
   for (size_t j = 0; j < t.columns.size(); ++j) {
     width[j] = width_of(t.columns[j].header);
@@ -188,13 +191,67 @@ void render_text(FILE* f, const Table& t) {
       line += (j ? "  " : "") + (t.columns[j].numeric ? pad + s : s + pad);
     }
     line.erase(line.find_last_not_of(' ') + 1);
-    std::fprintf(f, "%s\n", line.c_str());
+    std::fprintf(f, "%s%s\n", indent, line.c_str());
   };
   print_line([&](size_t j) -> const std::string& { return t.columns[j].header; });
   size_t total = 0;
   for (size_t w : width) total += w + 2;
-  std::fprintf(f, "%s\n", std::string(total - 2, '-').c_str());
+  std::fprintf(f, "%s%s\n", indent, std::string(total - 2, '-').c_str());
   for (const auto& line : t.cells) print_line([&](size_t j) -> const std::string& { return line[j]; });
+}
+
+// Issue 3: one set and pass of fprop/dgrad problems, moegemm_ragged_m against
+// cublas_ms4: the speed-up per shape, then per mode its geomean, its minimum
+// and whether the issue's bar holds.
+std::string speedups_line(const Report& report, const Summary::Speedups& s) {
+  std::string line = "geomean " + fmt_ratio(s.geomean) + ", min " + fmt_ratio(s.min);
+  if (s.measured > 0) {
+    const Row& slowest = report.rows[s.min_row];
+    line += " (g=" + std::to_string(slowest.spec.g) + " m=" + std::to_string(slowest.spec.m) +
+            " n=" + std::to_string(slowest.spec.n) + " k=" + k_range(slowest) + ")";
+  }
+  line += ", slower on " + std::to_string(s.slower) + " of " + std::to_string(s.measured);
+  if (s.measured < s.shapes) line += " (" + std::to_string(s.shapes - s.measured) + " not measured)";
+  return line;
+}
+
+void print_ragged_summary(FILE* f, const Report& report, const Summary::PassSpeedups& p) {
+  const bool graph = report.options != nullptr && report.options->graph;
+  std::fprintf(f,
+               "\n%s, set %s: moegemm_ragged_m vs cublas_ms4, speed-up = cublas_ms4 time / moegemm time "
+               "(split sizes on the host; dev: on the device)\n",
+               pass_name(p.pass), p.set.c_str());
+  Table t;  // the cells are filled here: no cell functions
+  for (const char* header : {"g", "m", "n", "k min/avg/max", "path", "eager", "graph", "dev eager", "dev graph"}) {
+    const std::string h = header;
+    if (!graph && h.find("graph") != std::string::npos) continue;
+    t.columns.push_back({h, h != "path", nullptr});
+  }
+  for (size_t i : p.rows) {
+    const Row& row = report.rows[i];
+    const Metrics m = compute_metrics(row);
+    std::vector<std::string> line = {std::to_string(row.spec.g), std::to_string(row.spec.m),
+                                     std::to_string(row.spec.n), k_range(row), path_label(m),
+                                     fmt_ratio(m.ms4.eager / m.mg.eager)};
+    if (graph) line.push_back(fmt_ratio(m.ms4.graph / m.mg.graph));
+    line.push_back(fmt_ratio(m.ms4.eager / m.mg_device.eager));
+    if (graph) line.push_back(fmt_ratio(m.ms4.graph / m.mg_device.graph));
+    t.cells.push_back(std::move(line));
+  }
+  render_text(f, t, "  ");
+  char bar[96];
+  std::snprintf(bar, sizeof bar, "every shape >= %.2fx, geomean >= %.2fx", Summary::Speedups::kMinSpeedup,
+                Summary::Speedups::kGeomeanSpeedup);
+  auto verdict = [&](const char* mode, const Summary::Speedups& s) {
+    std::fprintf(f, "  %s %s: %s -> issue 3's bar (%s) %s\n", pass_name(p.pass), mode,
+                 speedups_line(report, s).c_str(), bar, s.bar_met() ? "met" : "NOT met");
+  };
+  verdict("eager", p.eager);
+  if (graph) verdict("graph", p.graph);
+  std::fprintf(f, "  %s device split sizes: eager %s", pass_name(p.pass),
+               speedups_line(report, p.device_eager).c_str());
+  if (graph) std::fprintf(f, "; graph %s", speedups_line(report, p.device_graph).c_str());
+  std::fprintf(f, "\n");
 }
 
 }  // namespace
@@ -242,6 +299,7 @@ void print_progress(FILE* f, const Row& row, size_t index, size_t total) {
   const bool moegemm = has_peer(row, "moegemm") && m.mg_na.empty();
   std::vector<std::string> notes;
   if (moegemm) notes.push_back(fmt_ratio(m.speedup_ms4.eager) + " vs ms4");
+  if (moegemm && row.spec.pass != Pass::kWgrad) notes.push_back("path " + path_label(m));
   if (!std::isnan(m.mg.graph) || !std::isnan(m.ms4.graph))
     notes.push_back("graph: ms4 " + fmt_us(m.ms4.graph) + (moegemm ? " moegemm " + fmt_us(m.mg.graph) : "") +
                     " µs");
@@ -251,6 +309,8 @@ void print_progress(FILE* f, const Row& row, size_t index, size_t total) {
   std::fprintf(f, "[%zu/%zu] %s:%s%s %s\n", index + 1, total, describe_row(row).c_str(), line.c_str(),
                reasons.c_str(), row_status(row).c_str());
   for (const PeerResult& p : row.peers) {
+    if (!p.path_reason.empty())
+      std::fprintf(f, "    %s: path %s: %s\n", p.info.label().c_str(), p.path.c_str(), p.path_reason.c_str());
     if (!p.error.empty()) std::fprintf(f, "    %s: ERROR %s\n", p.info.label().c_str(), p.error.c_str());
     if (!p.graph_error.empty())
       std::fprintf(f, "    %s: graph ERROR %s\n", p.info.label().c_str(), p.graph_error.c_str());
@@ -286,13 +346,18 @@ void print_summary(FILE* f, const Report& report) {
                  g.set.c_str(), g.shapes, format("%.3f", g.moegemm.eager).c_str(),
                  format("%.3f", g.moegemm.graph).c_str(), format("%.3f", g.ms4.eager).c_str(),
                  format("%.3f", g.ms4.graph).c_str());
+  // moegemm_wgrad's counts; "(wgrad)" only where other passes ran too.
+  const char* wgrad_only = static_cast<size_t>(s.wgrad_rows) < report.rows.size() ? " (wgrad)" : "";
   auto line = [&](const char* what, const Summary::Count& eager, const Summary::Count& graph) {
-    std::fprintf(f, "moegemm slower than %s: eager %d of %d", what, eager.slower, eager.compared);
+    std::fprintf(f, "moegemm slower than %s%s: eager %d of %d", what, wgrad_only, eager.slower, eager.compared);
     if (graph.compared > 0) std::fprintf(f, ", graph %d of %d", graph.slower, graph.compared);
     std::fprintf(f, "\n");
   };
-  line("cublas_ms4", s.vs_ms4_eager, s.vs_ms4_graph);
-  line("the best measured peer", s.vs_best_eager, s.vs_best_graph);
+  if (s.wgrad_rows > 0 || report.rows.empty()) {
+    line("cublas_ms4", s.vs_ms4_eager, s.vs_ms4_graph);
+    line("the best measured peer", s.vs_best_eager, s.vs_best_graph);
+  }
+  for (const Summary::PassSpeedups& p : s.ragged) print_ragged_summary(f, report, p);
   if (s.vs_anchor_eager.compared + s.vs_anchor_graph.compared + s.vs_anchor_best_peer.compared > 0) {
     line("the anchors' best peer (eager vs their best eager, graph vs their best graph)", s.vs_anchor_eager,
          s.vs_anchor_graph);

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "report.h"
@@ -149,6 +150,10 @@ void json_row(JsonWriter& j, const Row& row) {
       j.string("config", p.info.config_name());
       j.string("resolved_config", p.resolved_config);
       j.string("split_sizes", p.info.sizes_name());
+      if (!p.path.empty()) {  // fprop/dgrad: moegemm_ragged_m
+        j.string("path", p.path);
+        j.string("path_reason", p.path_reason);
+      }
     }
     json_stats(j, "eager", p.eager);
     json_stats(j, "graph", p.graph);
@@ -156,6 +161,7 @@ void json_row(JsonWriter& j, const Row& row) {
     if (!p.applies()) j.string("not_applicable", p.not_applicable);
     if (!p.error.empty()) j.string("error", p.error);
     if (!p.graph_error.empty()) j.string("graph_error", p.graph_error);
+    if (!p.graph_na.empty()) j.string("graph_not_applicable", p.graph_na);
     j.end_object();
   }
   j.end_array();
@@ -168,6 +174,12 @@ void json_row(JsonWriter& j, const Row& row) {
   json_modes(j, "moegemm_us", m.mg);
   json_modes(j, "moegemm_device_splits_us", m.mg_device);
   if (!m.mg_na.empty()) j.string("moegemm_na", m.mg_na);
+  if (!m.mg_path.empty() || !m.mg_device_path.empty()) {  // fprop/dgrad
+    j.string("moegemm_path", m.mg_path);
+    j.string("moegemm_device_splits_path", m.mg_device_path);
+    j.string("moegemm_path_reason", m.mg_path_reason);
+  }
+  if (!m.mg_device_graph_na.empty()) j.string("moegemm_device_splits_graph_na", m.mg_device_graph_na);
   j.string("best_config", m.best_config);
   json_modes(j, "speedup_vs_cublas_ms4", m.speedup_ms4);
   json_modes(j, "speedup_vs_best_peer", m.speedup_best_peer);
@@ -234,6 +246,19 @@ bool write_json(const std::string& path, const Report& report) {
     j.begin_array("passes");
     for (Pass p : report.options->passes) j.string(nullptr, pass_name(p));
     j.end_array();
+    j.begin_array("sets");
+    const Options& o = *report.options;
+    for (const auto& [selected, name] : {std::pair<bool, const char*>{o.seed_set, "seed"},
+                                         {o.large_set, "large"},
+                                         {o.anchors_set, "anchors"},
+                                         {o.fwd_set, "fwd"}})
+      if (selected) j.string(nullptr, name);
+    j.end_array();
+    if (o.fwd_set) {
+      j.begin_array("fwd_passes");
+      for (Pass p : o.fwd_passes()) j.string(nullptr, pass_name(p));
+      j.end_array();
+    }
     j.begin_array("peers");
     for (const std::string& name : report.options->peers) j.string(nullptr, name);
     j.end_array();
@@ -268,6 +293,32 @@ bool write_json(const std::string& path, const Report& report) {
   counted("slower_than_anchor_best_eager", s.vs_anchor_eager);
   counted("slower_than_anchor_best_graph", s.vs_anchor_graph);
   counted("slower_than_anchor_best_peer_us", s.vs_anchor_best_peer);
+  // Issue 3: moegemm_ragged_m's speed-up over cublas_ms4 per set and pass of
+  // fprop/dgrad problems (the rows' metrics.speedup_vs_cublas_ms4 per shape).
+  j.begin_array("ragged_m_speedup_vs_cublas_ms4");
+  for (const Summary::PassSpeedups& p : s.ragged) {
+    j.begin_object();
+    j.string("set", p.set);
+    j.string("pass", pass_name(p.pass));
+    j.number("bar_min", Summary::Speedups::kMinSpeedup);
+    j.number("bar_geomean", Summary::Speedups::kGeomeanSpeedup);
+    for (const auto& [key, sp] : {std::pair<const char*, const Summary::Speedups*>{"eager", &p.eager},
+                                  {"graph", &p.graph},
+                                  {"device_splits_eager", &p.device_eager},
+                                  {"device_splits_graph", &p.device_graph}}) {
+      j.begin_object(key);
+      j.integer("shapes", sp->shapes);
+      j.integer("measured", sp->measured);
+      j.integer("slower", sp->slower);
+      j.number("geomean", sp->geomean);
+      j.number("min", sp->min);
+      j.boolean("bar_met", sp->bar_met());
+      j.end_object();
+    }
+    j.end_object();
+  }
+  j.end_array();
+  j.integer("wgrad_rows", s.wgrad_rows);
   j.integer("failed_problems", static_cast<long long>(s.failures.size()));
   j.end_object();
   j.begin_array("skipped");

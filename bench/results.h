@@ -24,7 +24,10 @@ struct CheckResult {
 
 struct PeerResult {
   PeerInfo info;
-  std::string resolved_config;  // moegemm: the configuration that ran
+  std::string resolved_config;  // moegemm wgrad: the configuration that ran
+  std::string path;             // moegemm fprop/dgrad: moegemm_ragged_m's path ("uniform_k", "cublas", ...)
+  std::string path_reason;      // why it left the faster paths ("" on the uniform-K path)
+  std::string graph_na;         // "n/a (...)": not capturable, eager timings only
   Stats eager, graph;
   CheckResult check;           // the reference: against the host; others: against the reference
   std::string not_applicable;  // "n/a (...)": the peer cannot compute this problem (not run)

@@ -78,7 +78,7 @@ void check_correctness(const Workload& w, const std::vector<Peer*>& peers, std::
 void time_peer(Peer& peer, PeerResult& r, const Workload& w, const RunContext& ctx, Timer& timer) {
   const int sets = w.timing_sets();
   guarded(&r.error, [&] { r.eager = timer.eager([&](int call) { peer.run(call % sets); }); });
-  if (!ctx.graph || !r.error.empty()) return;
+  if (!ctx.graph || !r.error.empty() || !r.graph_na.empty()) return;
   guarded(&r.graph_error, [&] {
     std::vector<Graph> graphs;
     for (int s = 0; s < sets; ++s) graphs.push_back(capture_graph(ctx.stream, [&] { peer.run(s); }));
@@ -102,6 +102,9 @@ Row run_problem(const ShapeSpec& spec, const std::vector<Peer*>& peers, const Ru
     guarded(&r.error, [&] {
       peers[i]->prepare(w);
       r.resolved_config = peers[i]->resolved_config();
+      r.path = peers[i]->path();
+      r.path_reason = peers[i]->path_reason();
+      r.graph_na = peers[i]->graph_not_applicable();
     });
   }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <utility>
 
 #include "random.h"
 
@@ -20,12 +21,21 @@ constexpr int64_t kSeedM = 512, kSeedN = 2048;
 const std::vector<GridShape> kLargeShapes = {{32, 2048, 7168}, {16, 1536, 2048}, {8, 4096, 7168}};
 const std::vector<int64_t> kLargeAvgK = {256, 1024, 4096};
 
+// Issue 3's fprop/dgrad grid: every g, (m = F, n = H) and tokens per expert.
+// 3 x 4 x 7 = 84 shapes, 168 problems with both passes.
+const std::vector<int> kFwdGroups = {8, 16, 32};
+const std::vector<std::pair<int64_t, int64_t>> kFwdDims = {{512, 2048}, {2048, 2048}, {512, 7168}, {2048, 7168}};
+const std::vector<int64_t> kFwdAvgK = {64, 128, 256, 512, 1024, 2048, 4096};
+
 // --quick: corners of the same grids.
 const std::vector<int> kQuickSeedGroups = {4, 32};
 const std::vector<int64_t> kQuickSeedAvgK = {128, 2048};
 const std::vector<GridShape> kQuickLargeShapes = {{16, 1536, 2048}};
 const std::vector<int64_t> kQuickLargeAvgK = {1024};
 constexpr size_t kQuickAnchorRows = 6;
+const std::vector<int> kQuickFwdGroups = {8, 32};
+const std::vector<std::pair<int64_t, int64_t>> kQuickFwdDims = {{512, 2048}, {2048, 7168}};
+const std::vector<int64_t> kQuickFwdAvgK = {128, 2048};
 constexpr double kTwoPi = 6.283185307179586;
 
 uint64_t shape_seed(uint64_t seed, int g, int64_t m, int64_t n, int64_t avg_k) {
@@ -117,10 +127,10 @@ std::vector<int64_t> split_by_weights(const std::vector<double>& w, int64_t tota
   return k;
 }
 
-// One problem per selected pass and output type (fprop and dgrad: BF16 only).
-void add_problem(std::vector<ShapeSpec>& out, const Options& opt, const std::string& set, int g, int64_t m,
-                 int64_t n, const std::vector<int64_t>& splits) {
-  for (Pass pass : opt.passes) {
+// One problem per pass of `passes` and output type (fprop and dgrad: BF16 only).
+void add_problem(std::vector<ShapeSpec>& out, const Options& opt, const std::vector<Pass>& passes,
+                 const std::string& set, int g, int64_t m, int64_t n, const std::vector<int64_t>& splits) {
+  for (Pass pass : passes) {
     const std::vector<OutDtype> dtypes =
         pass == Pass::kWgrad ? opt.out_dtypes : std::vector<OutDtype>{OutDtype::kBf16};
     for (OutDtype dtype : dtypes) {
@@ -142,8 +152,18 @@ void add_grid(std::vector<ShapeSpec>& out, const Options& opt, const std::string
               const std::vector<GridShape>& shapes, const std::vector<int64_t>& avg_ks) {
   for (const GridShape& s : shapes)
     for (int64_t avg_k : avg_ks)
-      add_problem(out, opt, set, s.g, s.m, s.n,
+      add_problem(out, opt, opt.passes, set, s.g, s.m, s.n,
                   ragged_splits(s.g, s.g * avg_k, shape_seed(opt.seed, s.g, s.m, s.n, avg_k)));
+}
+
+// The fwd set, with the same splits as the other grids for the same (g, m, n, avg K).
+void add_fwd_grid(std::vector<ShapeSpec>& out, const Options& opt) {
+  const std::vector<Pass> passes = opt.fwd_passes();
+  for (int g : opt.quick ? kQuickFwdGroups : kFwdGroups)
+    for (const auto& [m, n] : opt.quick ? kQuickFwdDims : kFwdDims)
+      for (int64_t avg_k : opt.quick ? kQuickFwdAvgK : kFwdAvgK)
+        add_problem(out, opt, passes, "fwd", g, m, n,
+                    ragged_splits(g, g * avg_k, shape_seed(opt.seed, g, m, n, avg_k)));
 }
 
 }  // namespace
@@ -205,14 +225,16 @@ std::vector<ShapeSpec> build_shapes(const Options& opt, const Anchors* anchors) 
   if (opt.large_set)
     add_grid(out, opt, "large", opt.quick ? kQuickLargeShapes : kLargeShapes,
              opt.quick ? kQuickLargeAvgK : kLargeAvgK);
+  if (opt.fwd_set) add_fwd_grid(out, opt);
   for (const CustomShape& c : opt.shapes)
-    add_problem(out, opt, "custom", c.g, c.m, c.n,
+    add_problem(out, opt, opt.passes, "custom", c.g, c.m, c.n,
                 ragged_splits(c.g, c.g * c.avg_k, shape_seed(opt.seed, c.g, c.m, c.n, c.avg_k)));
   if (!opt.splits.empty())
-    add_problem(out, opt, "custom", static_cast<int>(opt.splits.size()), opt.m, opt.n, opt.splits);
+    add_problem(out, opt, opt.passes, "custom", static_cast<int>(opt.splits.size()), opt.m, opt.n,
+                opt.splits);
   if (const ExpertShape& e = opt.expert_shape; e.given) {
     const int g = e.groups();
-    add_problem(out, opt, "custom", g, e.expert_dim, e.hidden_dim,
+    add_problem(out, opt, opt.passes, "custom", g, e.expert_dim, e.hidden_dim,
                 generate_splits(e.splits, g, e.tokens,
                                 shape_seed(opt.seed, g, e.expert_dim, e.hidden_dim, e.tokens)));
   }

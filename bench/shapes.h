@@ -1,5 +1,6 @@
-// The problems to benchmark: the seed grid, the large shapes, custom shapes
-// and the anchors file's exact problems, each with its split sizes and pass.
+// The problems to benchmark: the seed grid, the large shapes, the fwd grid
+// (fprop/dgrad), custom shapes and the anchors file's exact problems, each
+// with its split sizes and pass.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,7 @@
 namespace bench {
 
 struct ShapeSpec {
-  std::string set;  // "seed", "large", "custom" or "anchors:<the file's set>"
+  std::string set;  // "seed", "large", "fwd", "custom" or "anchors:<the file's set>"
   Pass pass = Pass::kWgrad;
   int g = 0;
   int64_t m = 0, n = 0;

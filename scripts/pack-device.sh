@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/build.sh
 rm -rf .device-build && mkdir -p .device-build/tests .device-build/bench
 cp -a build/libmoegemm.so* build/wgrad_example .device-build/
-cp -a build/tests/moegemm_host_tests build/tests/moegemm_gpu_tests .device-build/tests/
+cp -a build/tests/moegemm_host_tests build/tests/moegemm_gpu_tests build/tests/moegemm_cublas_forced_tests .device-build/tests/
 cp -a build/bench/moegemm-bench .device-build/bench/
 mkdir -p .device-build/anchors
 [ -f ../shared/anchors/wgrad-h100.jsonl ] && cp ../shared/anchors/wgrad-h100.jsonl .device-build/anchors/

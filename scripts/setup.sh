@@ -34,4 +34,12 @@ if [ ! -f "$marker" ]; then
   test -f "$DEPS/py/cutlass_library/source/include/cutlass/cutlass.h"
   touch "$marker"
 fi
-echo "setup: ok (CUTLASS $CUTLASS_VERSION headers in $DEPS/py/cutlass_library/source)"
+# pytest for the Python package's tests (they report SKIPPED without PyTorch/GPU).
+PYTEST_VERSION=8.3.3
+if [ ! -f "$DEPS/pytest-$PYTEST_VERSION.ok" ]; then
+  echo "setup: pip install pytest==$PYTEST_VERSION into $DEPS/pytest"
+  rm -rf "$DEPS/pytest"
+  python3 -m pip install -q --target "$DEPS/pytest" "pytest==$PYTEST_VERSION"
+  touch "$DEPS/pytest-$PYTEST_VERSION.ok"
+fi
+echo "setup: ok (CUTLASS $CUTLASS_VERSION headers in $DEPS/py/cutlass_library/source, pytest in $DEPS/pytest)"

@@ -9,23 +9,19 @@
 #include "config_select.h"
 #include "kernels/wgrad_sm90.h"
 #include "moegemm/moegemm.h"
+#include "runtime.h"
 #include "validate.h"
 
 namespace moegemm::detail {
-namespace {
 
+namespace {
 thread_local std::string last_error;
+}  // namespace
 
 moegemm_status_t report(const Check& c) {
   last_error = c.ok() ? std::string() : c.message;
   return c.status;
 }
-
-struct DeviceInfo {
-  int device = -1;
-  int major = 0, minor = 0;
-  int sm_count = 0;
-};
 
 // Current device's properties, queried once per device.
 Check current_device(DeviceInfo* info) {
@@ -65,6 +61,8 @@ Check require_sm90(DeviceInfo* info) {
   return Check{};
 }
 
+namespace {
+
 size_t workspace_bytes(int num_groups, int sm_count) {
   const size_t a = wgrad_sm90_workspace_size_fp32(num_groups, sm_count);
   const size_t b = wgrad_sm90_workspace_size_bf16(num_groups, sm_count);
@@ -72,6 +70,9 @@ size_t workspace_bytes(int num_groups, int sm_count) {
 }
 
 }  // namespace
+
+size_t wgrad_workspace_bytes_on(int num_groups, int sm_count) { return workspace_bytes(num_groups, sm_count); }
+
 }  // namespace moegemm::detail
 
 using namespace moegemm::detail;

@@ -25,8 +25,18 @@ constexpr size_t kCublasWorkspacePerStream = size_t{32} << 20;
 size_t cublas_list_workspace_size(int num_streams);
 
 // Enqueues the problem (already validated) on `stream`. The workspace is split
-// between the streams. Streams, events and the cuBLASLt handle are created
-// once per device and reused; no allocation and no host synchronisation per call.
+// between the streams (equal 256-byte aligned chunks of at most
+// kCublasWorkspacePerStream). Stream 0 is `stream` itself; the others are
+// side streams that wait for it and are joined back into it before the call
+// returns (on error paths too), so the call can be captured in a CUDA graph.
+// The cuBLASLt handle (per device) and the side streams and events (per device
+// and per thread, since a forked stream stays in the caller's capture until it
+// ends) are created on first use and reused (in relaxed capture mode, so the
+// first call may be captured; a warm-up call outside is still advisable since
+// cuBLASLt loads its kernels lazily). Matmul plans are cached per shape, dtypes, ops, epilogue, pointer
+// alignments and workspace size. No device allocation and no host
+// synchronisation. Failures: MOEGEMM_STATUS_CUDA_ERROR "<call> failed for
+// group i: <status name>"; nothing is enqueued when a group cannot be planned.
 Check cublas_gemm_list(const moegemm_gemm_list_t& problem, int num_streams, void* workspace,
                        size_t workspace_bytes, cudaStream_t stream);
 

@@ -100,11 +100,11 @@ Check validate_wgrad_problem(const moegemm_wgrad_problem_t* p) {
   return Check{};
 }
 
-Check validate_workspace(const void* workspace, size_t have_bytes, size_t need_bytes) {
+Check validate_workspace(const void* workspace, size_t have_bytes, size_t need_bytes, const char* size_query) {
   if (have_bytes < need_bytes)
     return fail(MOEGEMM_STATUS_WORKSPACE_TOO_SMALL,
                 "workspace_bytes: " + std::to_string(have_bytes) + " given, " +
-                    std::to_string(need_bytes) + " needed (moegemm_wgrad_workspace_size)");
+                    std::to_string(need_bytes) + " needed (" + size_query + ")");
   if (need_bytes > 0 && workspace == nullptr)
     return fail(MOEGEMM_STATUS_INVALID_ARGUMENT, "workspace: must not be NULL");
   if (reinterpret_cast<std::uintptr_t>(workspace) % 256 != 0)

@@ -21,7 +21,9 @@ struct Check {
 Check validate_wgrad_problem(const moegemm_wgrad_problem_t* problem);
 
 // The caller's workspace: non-null when needed, 256-byte aligned, big enough.
-Check validate_workspace(const void* workspace, size_t have_bytes, size_t need_bytes);
+// `size_query` names the function that tells the size, for the message.
+Check validate_workspace(const void* workspace, size_t have_bytes, size_t need_bytes,
+                         const char* size_query = "moegemm_wgrad_workspace_size");
 
 }  // namespace moegemm::detail
 

@@ -1,6 +1,7 @@
 // Shared by the host-only tests: a valid wgrad problem whose arrays live in
-// host memory. Validation never dereferences x, dy, out or the outputs (only
-// host split sizes and host pointer lists), so nothing here touches a GPU.
+// host memory, and assertions on a validation result (moegemm::detail::Check).
+// Validation never dereferences x, dy, out or the outputs (only host split
+// sizes and host pointer lists), so nothing here touches a GPU.
 #ifndef MOEGEMM_TESTS_HOST_TEST_UTIL_H_
 #define MOEGEMM_TESTS_HOST_TEST_UTIL_H_
 
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "moegemm/moegemm.h"
+#include "validate.h"
 
 namespace moegemm_test {
 
@@ -67,6 +69,21 @@ inline const unsigned char* plus_bytes(const void* p, size_t bytes) {
 inline ::testing::AssertionResult names(const std::string& message, const std::string& what) {
   if (message.find(what) != std::string::npos) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "message \"" << message << "\" does not name \"" << what << "\"";
+}
+
+// A failed check with this status whose message names `what`.
+inline ::testing::AssertionResult fails_with(const moegemm::detail::Check& c, moegemm_status_t status,
+                                             const std::string& what) {
+  if (c.status != status)
+    return ::testing::AssertionFailure() << "status " << moegemm_status_string(c.status) << " (expected "
+                                         << moegemm_status_string(status) << "), message \"" << c.message << "\"";
+  return names(c.message, what);
+}
+
+// A successful check, with no message.
+inline ::testing::AssertionResult passes(const moegemm::detail::Check& c) {
+  if (c.ok() && c.message.empty()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << moegemm_status_string(c.status) << ": \"" << c.message << "\"";
 }
 
 }  // namespace moegemm_test

@@ -24,18 +24,6 @@ constexpr auto kMisaligned = MOEGEMM_STATUS_MISALIGNED;
 constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t k2Pow31 = int64_t{1} << 31;
 
-::testing::AssertionResult fails_with(const Check& c, moegemm_status_t status, const std::string& what) {
-  if (c.status != status)
-    return ::testing::AssertionFailure() << "status " << moegemm_status_string(c.status) << " (expected "
-                                         << moegemm_status_string(status) << "), message \"" << c.message << "\"";
-  return names(c.message, what);
-}
-
-::testing::AssertionResult passes(const Check& c) {
-  if (c.ok() && c.message.empty()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << moegemm_status_string(c.status) << ": \"" << c.message << "\"";
-}
-
 class ValidateProblemTest : public ::testing::Test {
  protected:
   Check validate() const { return validate_wgrad_problem(&v.p); }

@@ -193,9 +193,11 @@ typedef struct moegemm_gemm_list {
   void* const* d;
   /* Optional epilogue (NULL: none). bias: g device pointers to n_i values of
    * d_dtype, added to every row. gelu_input: g device pointers to [m_i, n_i]
-   * of d_dtype; when given, it receives the pre-activation op_a(A)op_b(B) + bias
-   * and D receives GELU(pre-activation) (tanh approximation). Neither may be
-   * combined with accumulate. */
+   * of d_dtype (16-byte aligned, n_i % 8 == 0: cuBLASLt's auxiliary output);
+   * when given, it receives the pre-activation op_a(A)op_b(B) + bias and D
+   * receives GELU(pre-activation) (tanh approximation). Neither may be
+   * combined with accumulate. Pointers must be aligned to their element size
+   * (MOEGEMM_STATUS_MISALIGNED otherwise). */
   const void* const* bias;
   void* const* gelu_input;
   int accumulate;                 /* nonzero: D_i += ... (beta = 1) */
@@ -245,7 +247,9 @@ typedef struct moegemm_ragged_m_problem {
   const void* a;                  /* [T, k] */
   moegemm_op_t op_b;
   const void* b;                  /* contiguous [g, n, k] (op_b T) or [g, k, n] (op_b N) ... */
-  const void* const* b_ptrs;      /* ... or g pointers (exactly one of b, b_ptrs) */
+  const void* const* b_ptrs;      /* ... or g pointers (exactly one of b, b_ptrs). A host list is
+                                     checked; a device list cannot be: on the uniform-K path a NULL or
+                                     misaligned entry there makes its group a no-op (rows untouched). */
   moegemm_memory_t b_ptrs_location;
   void* d;                        /* [T, n] */
   const int64_t* group_sizes;     /* g row counts m_i */

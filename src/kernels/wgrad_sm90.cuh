@@ -44,34 +44,12 @@
 #include "cutlass/util/packed_stride.hpp"
 
 #include "kernels/prebuilt_tma_descriptors.cuh"
+#include "kernels/sm90_common.cuh"
 #include "kernels/wgrad_sm90.h"
 
 namespace moegemm::detail {
 
-// ---------------------------------------------------------------------------
-// Tile configurations (see moegemm_wgrad_config_t)
-
-struct PingpongTile128x128x64Cluster2x1 {
-  using TileShape = cute::Shape<cute::_128, cute::_128, cute::_64>;
-  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
-  using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
-};
-
-struct CooperativeTile256x128x64Cluster2x1 {
-  using TileShape = cute::Shape<cute::_256, cute::_128, cute::_64>;
-  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
-};
-
-
-struct CooperativeTile128x256x64Cluster2x1 {
-  using TileShape = cute::Shape<cute::_128, cute::_256, cute::_64>;
-  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
-};
+// Tile configurations (see moegemm_wgrad_config_t): sm90_common.cuh.
 
 // ---------------------------------------------------------------------------
 // The grouped GEMM for one configuration and output type.
@@ -126,49 +104,9 @@ struct WgradGemm {
 // Per-group argument arrays in the workspace, followed by CUTLASS's own
 // workspace (one TMA descriptor copy per SM).
 template <class G>
-struct WgradWorkspace {
-  typename G::GroupShape* shapes;
-  const typename G::ElementAB** ptr_a;
-  const typename G::ElementAB** ptr_b;
-  const typename G::ElementD** ptr_c;
-  typename G::ElementD** ptr_d;
-  typename G::StrideA* stride_a;
-  typename G::StrideB* stride_b;
-  typename G::StrideC* stride_c;
-  typename G::StrideD* stride_d;
-  void* cutlass;
-  size_t bytes;  // total, including CUTLASS's part
+using WgradWorkspace = GroupArgumentArrays<G>;
 
-  static WgradWorkspace carve(void* base, int g, size_t cutlass_bytes) {
-    WgradWorkspace w{};
-    size_t off = 0;
-    auto take = [&](auto*& field, size_t elem_bytes) {
-      using T = std::remove_reference_t<decltype(field)>;
-      field = reinterpret_cast<T>(static_cast<char*>(base) + off);
-      off += (elem_bytes * static_cast<size_t>(g) + 127) / 128 * 128;
-    };
-    take(w.shapes, sizeof(typename G::GroupShape));
-    take(w.ptr_a, sizeof(void*));
-    take(w.ptr_b, sizeof(void*));
-    take(w.ptr_c, sizeof(void*));
-    take(w.ptr_d, sizeof(void*));
-    take(w.stride_a, sizeof(typename G::StrideA));
-    take(w.stride_b, sizeof(typename G::StrideB));
-    take(w.stride_c, sizeof(typename G::StrideC));
-    take(w.stride_d, sizeof(typename G::StrideD));
-    w.cutlass = static_cast<char*>(base) + off;
-    w.bytes = off + cutlass_bytes;
-    return w;
-  }
-};
-
-// ---------------------------------------------------------------------------
-// Programmatic dependent launch (PTX, sm_90). Written out rather than taken
-// from CUTLASS, whose helpers compile to nothing unless a macro is set: a
-// silently missing wait would be a race.
-
-__device__ __forceinline__ void grid_dependency_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
-__device__ __forceinline__ void allow_dependent_grids() { asm volatile("griddepcontrol.launch_dependents;"); }
+// Programmatic dependent launch (grid_dependency_wait, allow_dependent_grids): sm90_common.cuh.
 
 // ---------------------------------------------------------------------------
 // Setup kernel
@@ -346,18 +284,7 @@ __global__ void __launch_bounds__(Kernel::MaxThreadsPerBlock, Kernel::MinBlocksP
 // ---------------------------------------------------------------------------
 // Host launcher
 
-inline Check cuda_fail(cudaError_t err, const char* what) {
-  return Check{MOEGEMM_STATUS_CUDA_ERROR, std::string(what) + ": " + cudaGetErrorString(err)};
-}
-
-template <class G>
-size_t cutlass_workspace_bytes(int g, int sm_count) {
-  typename G::Arguments args{};
-  args.mode = cutlass::gemm::GemmUniversalMode::kGrouped;
-  args.problem_shape = {g, nullptr, nullptr};
-  args.hw_info.sm_count = sm_count;
-  return G::Kernel::get_workspace_size(args);
-}
+// cuda_fail, cutlass_workspace_bytes: sm90_common.cuh.
 
 template <class G>
 size_t wgrad_workspace_bytes(int g, int sm_count) {

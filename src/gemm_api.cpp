@@ -1,0 +1,297 @@
+// The C API of the general grouped GEMM: validation, path choice (dispatch.h),
+// then the uniform-K kernel, the variable-K wgrad kernel or the multi-stream
+// cuBLAS path. Each failure leaves a message for moegemm_last_error().
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include "cublas_fallback.h"
+#include "dispatch.h"
+#include "env.h"
+#include "kernels/uniform_k_sm90.h"
+#include "moegemm/moegemm.h"
+#include "runtime.h"
+#include "validate.h"
+
+namespace moegemm::detail {
+namespace {
+
+thread_local std::string last_reason;
+
+// The device and the facts the path choice needs. No device at all still
+// chooses (the cuBLAS path, which then fails with the CUDA error).
+struct Context {
+  DeviceInfo device;
+  bool has_device = false;
+  DispatchFacts facts;
+};
+
+Context context() {
+  Context c;
+  c.has_device = current_device(&c.device).ok();
+  c.facts.sm90 = c.has_device && c.device.major == 9 && c.device.minor == 0;
+  c.facts.use_cutlass = process_dispatch_env().use_cutlass;
+  return c;
+}
+
+// MOEGEMM_WARN_FALLBACK: one line per distinct reason, for the whole process.
+void warn_fallback(const std::string& entry, const std::string& reason) {
+  if (!process_dispatch_env().warn_fallback) return;
+  static std::mutex mu;
+  static std::set<std::string> seen;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!seen.insert(entry + reason).second) return;
+  std::fprintf(stderr, "moegemm: %s falls back to multi-stream cuBLAS: %s\n", entry.c_str(), reason.c_str());
+}
+
+size_t round_up_256(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+int streams_for(int requested) { return requested > 0 ? requested : process_dispatch_env().num_streams; }
+
+size_t path_workspace(moegemm_path_t path, int num_groups, int sm_count, int num_streams) {
+  switch (path) {
+    case MOEGEMM_PATH_UNIFORM_K: return round_up_256(uniform_k_sm90_workspace_size(num_groups, sm_count));
+    case MOEGEMM_PATH_VARIABLE_K: return round_up_256(wgrad_workspace_bytes_on(num_groups, sm_count));
+    case MOEGEMM_PATH_CUBLAS: return round_up_256(cublas_list_workspace_size(num_streams));
+  }
+  return 0;
+}
+
+Check cuda_check(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return Check{};
+  cudaGetLastError();
+  return Check{MOEGEMM_STATUS_CUDA_ERROR, std::string(what) + ": " + cudaGetErrorString(err)};
+}
+
+// ---------------------------------------------------------------------------
+// List form
+
+Check run_list(const moegemm_gemm_list_t& p, const Context& ctx, const PathChoice& choice, void* workspace,
+               cudaStream_t stream) {
+  switch (choice.path) {
+    case MOEGEMM_PATH_UNIFORM_K: {
+      UniformKLaunch l;
+      l.list = &p;
+      l.ab_dtype = p.ab_dtype;
+      l.d_dtype = p.d_dtype;
+      l.op_b = p.op_b;
+      l.accumulate = p.accumulate != 0;
+      l.workspace = workspace;
+      l.stream = stream;
+      l.device = ctx.device.device;
+      l.sm_count = ctx.device.sm_count;
+      return uniform_k_sm90(l);
+    }
+    case MOEGEMM_PATH_VARIABLE_K: {
+      const WgradBuffers buffers = wgrad_buffers_of_list(p);
+      moegemm_wgrad_problem_t w = moegemm_wgrad_problem_default();
+      w.num_groups = p.num_groups;
+      w.m = p.m[0];
+      w.n = p.n[0];
+      w.total_tokens = buffers.total_tokens;
+      w.x = buffers.x;
+      w.dy = buffers.dy;
+      w.group_sizes = p.k;
+      w.group_sizes_location = MOEGEMM_MEMORY_HOST;
+      w.out_ptrs = p.d;
+      w.out_ptrs_location = MOEGEMM_MEMORY_HOST;
+      w.out_dtype = p.d_dtype;
+      w.accumulate = p.accumulate;
+      const size_t bytes = wgrad_workspace_bytes_on(p.num_groups, ctx.device.sm_count);
+      const moegemm_status_t st = moegemm_wgrad(&w, workspace, round_up_256(bytes), stream);
+      return Check{st, st == MOEGEMM_STATUS_SUCCESS ? "" : moegemm_last_error()};
+    }
+    case MOEGEMM_PATH_CUBLAS: {
+      const int streams = streams_for(p.num_streams);
+      return cublas_gemm_list(p, streams, workspace, cublas_list_workspace_size(streams), stream);
+    }
+  }
+  return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "unknown path"};
+}
+
+// ---------------------------------------------------------------------------
+// Ragged-M form
+
+// The cuBLAS path needs the group sizes (and a device B list) on the host.
+Check ragged_m_on_cublas(const moegemm_ragged_m_problem_t& p, void* workspace, cudaStream_t stream) {
+  const int g = p.num_groups;
+  const bool device_sizes = p.group_sizes_location == MOEGEMM_MEMORY_DEVICE;
+  const bool device_b = p.b_ptrs != nullptr && p.b_ptrs_location == MOEGEMM_MEMORY_DEVICE;
+  std::vector<int64_t> sizes(p.group_sizes, p.group_sizes + (device_sizes ? 0 : g));
+  std::vector<const void*> b_list;
+  if (device_sizes || device_b) {
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    if (Check c = cuda_check(cudaStreamIsCapturing(stream, &capture), "cudaStreamIsCapturing"); !c.ok()) return c;
+    if (capture != cudaStreamCaptureStatusNone)
+      return Check{MOEGEMM_STATUS_INVALID_ARGUMENT,
+                   std::string(device_sizes ? "group_sizes" : "b_ptrs") +
+                       ": on the device, and this call takes the cuBLAS path, which must copy them to the host "
+                       "(a synchronisation) - impossible while the stream is captured into a CUDA graph"};
+    if (device_sizes) {
+      sizes.resize(static_cast<size_t>(g));
+      if (Check c = cuda_check(cudaMemcpyAsync(sizes.data(), p.group_sizes, sizeof(int64_t) * g,
+                                               cudaMemcpyDeviceToHost, stream),
+                               "cudaMemcpyAsync(group_sizes)");
+          !c.ok())
+        return c;
+    }
+    if (device_b) {
+      b_list.resize(static_cast<size_t>(g));
+      if (Check c = cuda_check(cudaMemcpyAsync(b_list.data(), p.b_ptrs, sizeof(void*) * g, cudaMemcpyDeviceToHost,
+                                               stream),
+                               "cudaMemcpyAsync(b_ptrs)");
+          !c.ok())
+        return c;
+    }
+    if (Check c = cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize"); !c.ok()) return c;
+    if (device_sizes) sizes = clamp_group_sizes(sizes.data(), g, p.total_rows);
+  }
+  const void* const* b = device_b ? b_list.data() : (p.b_ptrs != nullptr ? p.b_ptrs : nullptr);
+  ListStorage storage;
+  const moegemm_gemm_list_t list = ragged_m_as_list(p, sizes.data(), b, &storage);
+  const int streams = streams_for(0);
+  return cublas_gemm_list(list, streams, workspace, cublas_list_workspace_size(streams), stream);
+}
+
+std::string device_copy_note(const moegemm_ragged_m_problem_t& p) {
+  const bool device_sizes = p.group_sizes_location == MOEGEMM_MEMORY_DEVICE;
+  const bool device_b = p.b_ptrs != nullptr && p.b_ptrs_location == MOEGEMM_MEMORY_DEVICE;
+  return (device_sizes || device_b) ? " (device group sizes/pointers are copied to the host: the stream is synchronised)"
+                                    : "";
+}
+
+}  // namespace
+}  // namespace moegemm::detail
+
+using namespace moegemm::detail;
+
+extern "C" {
+
+moegemm_gemm_list_t moegemm_gemm_list_default(void) {
+  moegemm_gemm_list_t p{};
+  p.op_a = MOEGEMM_OP_N;
+  p.op_b = MOEGEMM_OP_N;
+  p.ab_dtype = MOEGEMM_DTYPE_BF16;
+  p.d_dtype = MOEGEMM_DTYPE_FP32;
+  return p;
+}
+
+moegemm_ragged_m_problem_t moegemm_ragged_m_problem_default(void) {
+  moegemm_ragged_m_problem_t p{};
+  p.ab_dtype = MOEGEMM_DTYPE_BF16;
+  p.d_dtype = MOEGEMM_DTYPE_BF16;
+  p.op_b = MOEGEMM_OP_T;
+  p.b_ptrs_location = MOEGEMM_MEMORY_HOST;
+  p.group_sizes_location = MOEGEMM_MEMORY_HOST;
+  return p;
+}
+
+const char* moegemm_path_name(moegemm_path_t path) {
+  switch (path) {
+    case MOEGEMM_PATH_UNIFORM_K: return "uniform_k";
+    case MOEGEMM_PATH_VARIABLE_K: return "variable_k";
+    case MOEGEMM_PATH_CUBLAS: return "cublas";
+  }
+  return "unknown";
+}
+
+moegemm_status_t moegemm_gemm_list_path(const moegemm_gemm_list_t* problem, moegemm_path_t* path,
+                                        const char** reason) {
+  if (path == nullptr) return report({MOEGEMM_STATUS_INVALID_ARGUMENT, "path: must not be NULL"});
+  if (Check c = validate_gemm_list(problem); !c.ok()) return report(c);
+  const Context ctx = context();
+  PathChoice choice = choose_list_path(*problem, ctx.facts);
+  if (!ctx.has_device) choice.reason = "no usable CUDA device (the kernels need SM90)";
+  *path = choice.path;
+  last_reason = choice.reason;
+  if (reason != nullptr) *reason = last_reason.c_str();
+  return report(Check{});
+}
+
+moegemm_status_t moegemm_gemm_list_workspace_size(const moegemm_gemm_list_t* problem, size_t* workspace_bytes) {
+  if (workspace_bytes == nullptr)
+    return report({MOEGEMM_STATUS_INVALID_ARGUMENT, "workspace_bytes: must not be NULL"});
+  if (Check c = validate_gemm_list(problem); !c.ok()) return report(c);
+  const Context ctx = context();
+  const PathChoice choice = choose_list_path(*problem, ctx.facts);
+  *workspace_bytes = path_workspace(choice.path, problem->num_groups, ctx.device.sm_count,
+                                    streams_for(problem->num_streams));
+  return report(Check{});
+}
+
+moegemm_status_t moegemm_gemm_list(const moegemm_gemm_list_t* problem, void* workspace, size_t workspace_bytes,
+                                   cudaStream_t stream) {
+  if (Check c = validate_gemm_list(problem); !c.ok()) return report(c);
+  const Context ctx = context();
+  if (!ctx.has_device) {
+    DeviceInfo unused;
+    return report(current_device(&unused));
+  }
+  const PathChoice choice = choose_list_path(*problem, ctx.facts);
+  const size_t need =
+      path_workspace(choice.path, problem->num_groups, ctx.device.sm_count, streams_for(problem->num_streams));
+  if (Check c = validate_workspace(workspace, workspace_bytes, need, "moegemm_gemm_list_workspace_size"); !c.ok())
+    return report(c);
+  if (choice.path == MOEGEMM_PATH_CUBLAS) warn_fallback("moegemm_gemm_list", choice.reason);
+  return report(run_list(*problem, ctx, choice, workspace, stream));
+}
+
+moegemm_status_t moegemm_ragged_m_path(const moegemm_ragged_m_problem_t* problem, moegemm_path_t* path,
+                                       const char** reason) {
+  if (path == nullptr) return report({MOEGEMM_STATUS_INVALID_ARGUMENT, "path: must not be NULL"});
+  if (Check c = validate_ragged_m(problem); !c.ok()) return report(c);
+  const Context ctx = context();
+  PathChoice choice = choose_ragged_m_path(*problem, ctx.facts);
+  if (!ctx.has_device) choice.reason = "no usable CUDA device (the kernels need SM90)";
+  *path = choice.path;
+  last_reason = choice.reason;
+  if (reason != nullptr) *reason = last_reason.c_str();
+  return report(Check{});
+}
+
+moegemm_status_t moegemm_ragged_m_workspace_size(const moegemm_ragged_m_problem_t* problem,
+                                                 size_t* workspace_bytes) {
+  if (workspace_bytes == nullptr)
+    return report({MOEGEMM_STATUS_INVALID_ARGUMENT, "workspace_bytes: must not be NULL"});
+  if (Check c = validate_ragged_m(problem); !c.ok()) return report(c);
+  const Context ctx = context();
+  const PathChoice choice = choose_ragged_m_path(*problem, ctx.facts);
+  *workspace_bytes = path_workspace(choice.path, problem->num_groups, ctx.device.sm_count, streams_for(0));
+  return report(Check{});
+}
+
+moegemm_status_t moegemm_ragged_m(const moegemm_ragged_m_problem_t* problem, void* workspace,
+                                  size_t workspace_bytes, cudaStream_t stream) {
+  if (Check c = validate_ragged_m(problem); !c.ok()) return report(c);
+  const Context ctx = context();
+  if (!ctx.has_device) {
+    DeviceInfo unused;
+    return report(current_device(&unused));
+  }
+  const PathChoice choice = choose_ragged_m_path(*problem, ctx.facts);
+  const size_t need = path_workspace(choice.path, problem->num_groups, ctx.device.sm_count, streams_for(0));
+  if (Check c = validate_workspace(workspace, workspace_bytes, need, "moegemm_ragged_m_workspace_size"); !c.ok())
+    return report(c);
+  if (problem->total_rows == 0) return report(Check{});  // no row of D exists
+  if (choice.path != MOEGEMM_PATH_UNIFORM_K) {
+    warn_fallback("moegemm_ragged_m", choice.reason + device_copy_note(*problem));
+    return report(ragged_m_on_cublas(*problem, workspace, stream));
+  }
+  UniformKLaunch l;
+  l.ragged = problem;
+  l.ab_dtype = problem->ab_dtype;
+  l.d_dtype = problem->d_dtype;
+  l.op_b = problem->op_b;
+  l.accumulate = problem->accumulate != 0;
+  l.workspace = workspace;
+  l.stream = stream;
+  l.device = ctx.device.device;
+  l.sm_count = ctx.device.sm_count;
+  return report(uniform_k_sm90(l));
+}
+
+}  // extern "C"

@@ -1,0 +1,578 @@
+// SM90 uniform-K grouped kernel family (path 1 of moegemm.h): for every group i
+//   D_i[m_i, n_i] (+)= A_i[m_i, k] · op_b(B_i),  ragged m_i (may be 0), one k.
+//
+// Two kinds of launches per call, like the wgrad family (wgrad_sm90.cuh):
+//   1. A setup kernel writes, for every group slot, the problem shape,
+//      pointers and strides that CUTLASS's grouped GEMM reads, and the group's
+//      four TMA descriptors (A_i, B_i; D_i, C_i = D_i; prebuilt_tma_descriptors.cuh).
+//      Empty groups get the shape (0, 0, 0): no tile, and no descriptor is
+//      built for them (none ever has a zero extent).
+//        ragged-M form: uniform_k_ragged_setup_kernel turns the group sizes
+//          (host values in its parameters, or a device array, clamped like
+//          moegemm_wgrad's split sizes) into row offsets of A [T, k] and D [T, n].
+//          One block per 256 groups.
+//        list form: uniform_k_list_setup_kernel takes the host arrays (sizes
+//          and device pointers) in its parameters, in chunks of at most
+//          kUkListChunk groups (the 32 KB kernel-parameter limit): one launch
+//          per chunk, one block per 256 groups of the chunk.
+//   2. A CUTLASS SM90 ptr-array grouped GEMM (TMA + WGMMA, warp specialised,
+//      persistent group tile scheduler) with the prebuilt descriptors,
+//      launched with programmatic dependent launch.
+//
+// In GEMM terms (CUTLASS's M x K times K x N), for group i:
+//   A_i: M = m_i, K = k, row-major [m_i, k] (K-major), ld = k
+//   B_i: op_b T: [n_i, k] row-major = CUTLASS ColumnMajor B (K-major), ld = k
+//        op_b N: [k, n_i] row-major = CUTLASS RowMajor B (N-major), ld = n_i
+//   D_i: row-major [m_i, n_i], ld = n_i; C_i = D_i with beta = 1 when accumulating.
+// Each group's descriptors have exactly its extents (m_i rows of A and D), so
+// TMA bounds clip every tile at the group's edge: rows of the ragged [T, n]
+// output outside the group are never read or written through them.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <type_traits>
+#include <vector>
+
+#include <cub/block/block_scan.cuh>
+#include <cute/tensor.hpp>
+
+#include "cutlass/cutlass.h"
+#include "cutlass/epilogue/collective/collective_builder.hpp"
+#include "cutlass/gemm/collective/collective_builder.hpp"
+#include "cutlass/gemm/dispatch_policy.hpp"
+#include "cutlass/gemm/group_array_problem_shape.hpp"
+#include "cutlass/gemm/kernel/gemm_universal.hpp"
+#include "cutlass/kernel_hardware_info.h"
+#include "cutlass/util/packed_stride.hpp"
+
+#include "kernels/prebuilt_tma_descriptors.cuh"
+#include "kernels/sm90_common.cuh"
+#include "kernels/uniform_k_sm90.h"
+#include "kernels/uniform_k_sm90_instances.h"
+
+namespace moegemm::detail {
+
+template <moegemm_dtype_t T>
+struct UkElement;
+template <>
+struct UkElement<MOEGEMM_DTYPE_FP32> {
+  using type = float;
+};
+template <>
+struct UkElement<MOEGEMM_DTYPE_BF16> {
+  using type = cutlass::bfloat16_t;
+};
+template <>
+struct UkElement<MOEGEMM_DTYPE_FP16> {
+  using type = cutlass::half_t;
+};
+
+// ---------------------------------------------------------------------------
+// The grouped GEMM for one tile configuration, element types and op_b.
+
+template <class Config, class ElementAB_, class ElementD_, moegemm_op_t OpB>
+struct UniformKGemm {
+  using ElementAB = ElementAB_;
+  using ElementD = ElementD_;
+  using ElementAccumulator = float;
+  using LayoutA = cutlass::layout::RowMajor;  // A [m, k]: K-major
+  // B [n, k] (op_b T) is K-major: CUTLASS's column-major K x N. B [k, n]
+  // (op_b N) is N-major: row-major K x N.
+  using LayoutB = std::conditional_t<OpB == MOEGEMM_OP_T, cutlass::layout::ColumnMajor, cutlass::layout::RowMajor>;
+  using LayoutD = cutlass::layout::RowMajor;
+  static constexpr int kAlignAB = 16 / sizeof(ElementAB);
+  static constexpr int kAlignD = 16 / sizeof(ElementD);
+  using ProblemShape = cutlass::gemm::GroupProblemShape<cute::Shape<int, int, int>>;
+  using GroupShape = typename ProblemShape::UnderlyingProblemShape;
+
+  // C is D itself (read only when beta != 0, i.e. when accumulating).
+  using BuiltEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, typename Config::TileShape,
+      typename Config::ClusterShape, cutlass::epilogue::collective::EpilogueTileAuto,
+      ElementAccumulator, ElementAccumulator, ElementD, LayoutD*, kAlignD, ElementD, LayoutD*,
+      kAlignD, typename Config::EpilogueSchedule,
+      cutlass::epilogue::fusion::LinearCombination<ElementD, ElementAccumulator, ElementD,
+                                                   ElementAccumulator>>::CollectiveOp;
+  using Epilogue = PrebuiltTmaEpilogue<BuiltEpilogue>;
+
+  using BuiltMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA*, kAlignAB, ElementAB,
+      LayoutB*, kAlignAB, ElementAccumulator, typename Config::TileShape,
+      typename Config::ClusterShape,
+      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
+          sizeof(typename Epilogue::SharedStorage))>,
+      typename Config::KernelSchedule>::CollectiveOp;
+  using Mainloop = PrebuiltTmaMainloop<BuiltMainloop>;
+
+  using Kernel = cutlass::gemm::kernel::GemmUniversal<ProblemShape, Mainloop, Epilogue>;
+  using Params = typename Kernel::Params;
+  using Arguments = typename Kernel::Arguments;
+  using StrideA = typename Kernel::InternalStrideA;
+  using StrideB = typename Kernel::InternalStrideB;
+  using StrideC = typename Kernel::InternalStrideC;
+  using StrideD = typename Kernel::InternalStrideD;
+};
+
+// ---------------------------------------------------------------------------
+// Setup kernels
+
+constexpr int kUkSetupThreads = 256;  // one group per thread
+// Groups per list-form setup launch: its host arrays (32 bytes a group) and
+// the common arguments must fit CUDA's 32764 bytes of kernel parameters.
+constexpr int kUkListChunk = 512;
+constexpr size_t kUkMaxParamBytes = 32764;
+
+// What both setup kernels need: where the per-group arguments go.
+template <class G>
+struct UkSetupCommon {
+  int g;  // group slots of the GEMM
+  int k;
+  GroupArgumentArrays<G> ws;
+  typename G::Kernel::MainloopParams mainloop;  // where the prebuilt descriptors go
+  typename G::Kernel::EpilogueParams epilogue;
+};
+
+__device__ __forceinline__ bool uk_aligned16(const void* p) {
+  return p != nullptr && (reinterpret_cast<uintptr_t>(p) % 16) == 0;
+}
+
+// Writes group slot `slot`: shape, pointers, strides and, unless the group is
+// empty, its four TMA descriptors. A NULL or misaligned pointer (possible only
+// in a device pointer list, which the host cannot check) makes the group a
+// no-op instead of a fault.
+template <class G>
+__device__ void uk_write_group(const UkSetupCommon<G>& c, int slot, const typename G::ElementAB* a,
+                               const typename G::ElementAB* b, typename G::ElementD* d, int m, int n,
+                               cute::TmaDescriptor& scratch) {
+  const bool run = m > 0 && n > 0 && uk_aligned16(a) && uk_aligned16(b) && uk_aligned16(d);
+  const int k = c.k;
+  const auto stride_a = cutlass::make_cute_packed_stride(typename G::StrideA{}, cute::make_shape(m, k, 1));
+  const auto stride_b = cutlass::make_cute_packed_stride(typename G::StrideB{}, cute::make_shape(n, k, 1));
+  const auto stride_d = cutlass::make_cute_packed_stride(typename G::StrideD{}, cute::make_shape(m, n, 1));
+  c.ws.shapes[slot] = run ? typename G::GroupShape{m, n, k} : typename G::GroupShape{0, 0, 0};
+  c.ws.ptr_a[slot] = a;
+  c.ws.ptr_b[slot] = b;
+  c.ws.ptr_c[slot] = d;
+  c.ws.ptr_d[slot] = d;
+  c.ws.stride_a[slot] = stride_a;
+  c.ws.stride_b[slot] = stride_b;
+  c.ws.stride_c[slot] = stride_d;
+  c.ws.stride_d[slot] = stride_d;
+  if (run) {
+    G::Mainloop::write_group_descriptors(c.mainloop, slot, a, stride_a, b, stride_b, m, n, k, scratch);
+    G::Epilogue::write_group_descriptors(c.epilogue, slot, d, stride_d, m, n, scratch);
+  }
+}
+
+// Ragged-M form. Host-resident group sizes / B pointers travel in the
+// kernel's parameters: no copy, and a captured graph keeps the values of
+// capture time.
+template <int Cap>  // Cap == 1: nothing host-resident
+struct UkRaggedHost {
+  const void* b_ptrs[Cap];
+  int32_t sizes[Cap];  // already clamped to [0, T]
+};
+
+template <class G>
+struct UkRaggedArgs {
+  UkSetupCommon<G> c;
+  int64_t total_rows;  // T
+  int n;
+  const typename G::ElementAB* a;  // [T, k]
+  const typename G::ElementAB* b;  // contiguous [g, n, k] / [g, k, n], or nullptr
+  const void* const* device_b_ptrs;  // device list, or nullptr (then b or the host list)
+  typename G::ElementD* d;           // [T, n]
+  const int64_t* device_sizes;       // nullptr: sizes are in UkRaggedHost
+};
+
+// Block b handles groups [256 b, 256 b + 256). Offsets follow moegemm_wgrad's
+// rule for split sizes: every size clamped to [0, T], then
+//   start_i = min(s_0 + ... + s_{i-1}, T),  m_i = min(start_i + s_i, T) - start_i
+// (capping the running sum at T at every step, as wgrad's setup kernel does,
+// gives the same values since all s_i >= 0). A block first sums the sizes of
+// the groups before its own (strided over all threads), then scans its own.
+template <class G, int Cap>
+__global__ void __launch_bounds__(kUkSetupThreads)
+    uniform_k_ragged_setup_kernel(const UkRaggedArgs<G> a, const UkRaggedHost<Cap> host) {
+  using Scan = cub::BlockScan<int64_t, kUkSetupThreads>;
+  __shared__ typename Scan::TempStorage scan;
+  __shared__ alignas(128) cute::TmaDescriptor descriptor_scratch[kUkSetupThreads];
+
+  // Let the GEMM grid get scheduled now; it waits for this grid's completion
+  // (and memory flush) before reading anything written here.
+  allow_dependent_grids();
+  const int64_t T = a.total_rows;
+  const int g = a.c.g;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int base = static_cast<int>(blockIdx.x) * kUkSetupThreads;
+  // Cap == 1: nothing host-resident (sizes and any B list are on the device).
+  constexpr bool kHostData = Cap > 1;
+  auto clamped_size = [&](int i) -> int64_t {
+    int64_t v;
+    if constexpr (kHostData)
+      v = a.device_sizes != nullptr ? a.device_sizes[i] : int64_t{host.sizes[i]};
+    else
+      v = a.device_sizes[i];
+    return v < 0 ? 0 : (v > T ? T : v);  // bounds every sum below by g * T: no overflow
+  };
+
+  int64_t before = 0;  // sum of the clamped sizes of groups [0, base)
+  if (base > 0) {      // the same for the whole block
+    int64_t part = 0;
+    for (int i = tid; i < base; i += kUkSetupThreads) part += clamped_size(i);
+    int64_t unused;
+    Scan(scan).InclusiveSum(part, unused, before);  // block aggregate: in every thread
+    __syncthreads();                                // scan storage is reused below
+  }
+  const int group = base + tid;
+  const int64_t size = group < g ? clamped_size(group) : 0;
+  int64_t inclusive;
+  Scan(scan).InclusiveSum(size, inclusive);
+
+  if (group < g) {
+    const int64_t start = min(before + inclusive - size, T);
+    const int m = static_cast<int>(min(before + inclusive, T) - start);
+    const typename G::ElementAB* b = nullptr;
+    if (m > 0) {
+      using AB = typename G::ElementAB;
+      if (a.b != nullptr)
+        b = a.b + static_cast<int64_t>(group) * a.n * a.c.k;
+      else if (a.device_b_ptrs != nullptr)
+        b = static_cast<const AB*>(a.device_b_ptrs[group]);
+      else if constexpr (kHostData)
+        b = static_cast<const AB*>(host.b_ptrs[group]);
+    }
+    uk_write_group<G>(a.c, group, a.a + start * a.c.k, b, a.d + start * a.n, m, a.n, descriptor_scratch[tid]);
+  }
+  // Descriptors were written through the generic proxy; the GEMM acquires them.
+  cute::tma_descriptor_fence_release();
+}
+
+// List form: one chunk of at most Cap groups (slots base .. base + count - 1).
+template <int Cap>
+struct UkListHost {
+  const void* a[Cap];
+  const void* b[Cap];
+  void* d[Cap];
+  int32_t m[Cap];
+  int32_t n[Cap];
+};
+
+template <class G, int Cap>
+__global__ void __launch_bounds__(kUkSetupThreads)
+    uniform_k_list_setup_kernel(const UkSetupCommon<G> c, const int base, const int count,
+                                const UkListHost<Cap> host) {
+  __shared__ alignas(128) cute::TmaDescriptor descriptor_scratch[kUkSetupThreads];
+  allow_dependent_grids();
+  const int local = static_cast<int>(blockIdx.x) * kUkSetupThreads + static_cast<int>(threadIdx.x);
+  if (local < count) {
+    uk_write_group<G>(c, base + local, static_cast<const typename G::ElementAB*>(host.a[local]),
+                      static_cast<const typename G::ElementAB*>(host.b[local]),
+                      static_cast<typename G::ElementD*>(host.d[local]), host.m[local], host.n[local],
+                      descriptor_scratch[threadIdx.x]);
+  }
+  cute::tma_descriptor_fence_release();
+}
+
+// The grouped GEMM's entry point: CUTLASS's kernel body behind a grid
+// dependency wait (programmatic dependent launch: scheduled while the setup
+// kernel still runs, it waits here before the first read of its arguments).
+template <class Kernel>
+__global__ void __launch_bounds__(Kernel::MaxThreadsPerBlock, Kernel::MinBlocksPerMultiprocessor)
+    uniform_k_gemm_kernel(CUTLASS_GRID_CONSTANT typename Kernel::Params const params) {
+  extern __shared__ char smem[];
+  grid_dependency_wait();
+  Kernel op;
+  op(params, smem);
+}
+
+// ---------------------------------------------------------------------------
+// Host side
+
+template <class G>
+size_t uk_workspace_bytes(int g, int sm_count) {
+  return GroupArgumentArrays<G>::carve(nullptr, g, cutlass_workspace_bytes<G>(g, sm_count)).bytes;
+}
+
+// A failed launch leaves its error as the thread's last error; clear it so that
+// a later cudaGetLastError() in the caller does not see it again.
+inline Check uk_launch_fail(cudaError_t err, const char* what) {
+  (void)cudaGetLastError();
+  return cuda_fail(err, what);
+}
+
+// One-time per (kernel, device) set-up: the shared-memory opt-in and the
+// occupancy query. Kept off the per-call path.
+template <class G>
+Check uk_kernel_hw_info(int device, int sm_count, cutlass::KernelHardwareInfo* out) {
+  static std::mutex mu;
+  static std::vector<int> cached;  // max active clusters per device id (-1: not yet)
+  std::lock_guard<std::mutex> lock(mu);
+  if (device < 0) return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: no device"};
+  if (device >= static_cast<int>(cached.size())) cached.resize(device + 1, -1);
+  if (cached[device] < 0) {
+    using Kernel = typename G::Kernel;
+    constexpr int smem = static_cast<int>(Kernel::SharedStorageSize);
+    cudaError_t err = cudaFuncSetAttribute(uniform_k_gemm_kernel<Kernel>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (err != cudaSuccess) return uk_launch_fail(err, "cudaFuncSetAttribute(uniform-K grouped GEMM)");
+    const dim3 cluster(cute::size<0>(typename Kernel::ClusterShape{}),
+                       cute::size<1>(typename Kernel::ClusterShape{}),
+                       cute::size<2>(typename Kernel::ClusterShape{}));
+    const int clusters = cutlass::KernelHardwareInfo::query_device_max_active_clusters(
+        cluster, Kernel::MaxThreadsPerBlock, reinterpret_cast<const void*>(uniform_k_gemm_kernel<Kernel>));
+    // 0 means the query failed (CUTLASS then sizes the grid from sm_count);
+    // cache it anyway: it is not retried per call.
+    cached[device] = std::max(clusters, 0);
+  }
+  *out = cutlass::KernelHardwareInfo{device, sm_count, cached[device]};
+  return Check{};
+}
+
+// Kernel parameters depend only on (device, workspace address, g, beta):
+// build them (four host TMA descriptor encodes) once and reuse them.
+template <class G>
+Check uk_cached_params(const UniformKLaunch& l, int g, const GroupArgumentArrays<G>& ws,
+                       typename G::Params* params) {
+  struct Entry {
+    int device;
+    const void* workspace;
+    int g;
+    bool accumulate;
+    int sm_count;
+    typename G::Params params;
+  };
+  static std::mutex mu;
+  static std::vector<Entry> cache;  // a handful of entries: one per live workspace
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const Entry& e : cache) {
+      if (e.device == l.device && e.workspace == l.workspace && e.g == g && e.accumulate == l.accumulate &&
+          e.sm_count == l.sm_count) {
+        *params = e.params;
+        return Check{};
+      }
+    }
+  }
+  cutlass::KernelHardwareInfo hw;
+  if (Check c = uk_kernel_hw_info<G>(l.device, l.sm_count, &hw); !c.ok()) return c;
+
+  typename G::Arguments args{};
+  args.mode = cutlass::gemm::GemmUniversalMode::kGrouped;
+  args.problem_shape = {g, ws.shapes, nullptr};  // shapes live on the device only
+  args.mainloop = {ws.ptr_a, ws.stride_a, ws.ptr_b, ws.stride_b};
+  auto& fusion = args.epilogue.thread;
+  fusion.alpha = 1.0f;
+  fusion.beta = l.accumulate ? 1.0f : 0.0f;
+  args.epilogue.ptr_C = ws.ptr_c;
+  args.epilogue.dC = ws.stride_c;
+  args.epilogue.ptr_D = ws.ptr_d;
+  args.epilogue.dD = ws.stride_d;
+  args.hw_info = hw;
+
+  if (G::Kernel::can_implement(args) != true)
+    return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "CUTLASS can_implement rejected the uniform-K kernel"};
+  typename G::Params p = G::Kernel::to_underlying_arguments(args, ws.cutlass);
+  std::lock_guard<std::mutex> lock(mu);
+  if (cache.size() >= 16) cache.erase(cache.begin());
+  cache.push_back(Entry{l.device, l.workspace, g, l.accumulate, l.sm_count, p});
+  *params = p;
+  return Check{};
+}
+
+template <class... Params, class... Args>
+Check uk_launch_setup(void (*kernel)(Params...), int blocks, cudaStream_t stream, const char* what,
+                      const Args&... args) {
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = dim3(static_cast<unsigned>(blocks));
+  cfg.blockDim = dim3(kUkSetupThreads);
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = stream;
+  if (cudaError_t err = cudaLaunchKernelEx(&cfg, kernel, args...); err != cudaSuccess)
+    return uk_launch_fail(err, what);
+  return Check{};
+}
+
+template <class G, int Cap>
+Check uk_launch_ragged_setup(const UkRaggedArgs<G>& a, const moegemm_ragged_m_problem_t& p, cudaStream_t stream) {
+  static_assert(sizeof(UkRaggedArgs<G>) + sizeof(UkRaggedHost<Cap>) + 256 <= kUkMaxParamBytes,
+                "ragged setup kernel parameters exceed CUDA's limit");
+  UkRaggedHost<Cap> host;  // only the first g entries are read, and only the host-resident ones
+  const int g = p.num_groups;
+  if (p.group_sizes_location == MOEGEMM_MEMORY_HOST) {
+    for (int i = 0; i < g; ++i) {
+      const int64_t v = p.group_sizes[i];
+      host.sizes[i] = static_cast<int32_t>(v < 0 ? 0 : std::min(v, p.total_rows));
+    }
+  }
+  if (p.b_ptrs != nullptr && p.b_ptrs_location == MOEGEMM_MEMORY_HOST)
+    for (int i = 0; i < g; ++i) host.b_ptrs[i] = p.b_ptrs[i];
+  const int blocks = (g + kUkSetupThreads - 1) / kUkSetupThreads;
+  return uk_launch_setup(uniform_k_ragged_setup_kernel<G, Cap>, blocks, stream,
+                               "launch of uniform_k_ragged_setup_kernel", a, host);
+}
+
+template <class G, int Cap>
+Check uk_launch_list_setup(const UkSetupCommon<G>& c, const moegemm_gemm_list_t& p, int base, int count,
+                           cudaStream_t stream) {
+  static_assert(sizeof(UkSetupCommon<G>) + sizeof(UkListHost<Cap>) + 256 <= kUkMaxParamBytes,
+                "list setup kernel parameters exceed CUDA's limit");
+  UkListHost<Cap> host;  // only the first `count` entries are read
+  for (int j = 0; j < count; ++j) {
+    const int i = base + j;
+    host.a[j] = p.a[i];
+    host.b[j] = p.b[i];
+    host.d[j] = p.d[i];
+    host.m[j] = static_cast<int32_t>(p.m[i]);
+    host.n[j] = static_cast<int32_t>(p.n[i]);
+  }
+  const int blocks = (count + kUkSetupThreads - 1) / kUkSetupThreads;
+  return uk_launch_setup(uniform_k_list_setup_kernel<G, Cap>, blocks, stream,
+                               "launch of uniform_k_list_setup_kernel", c, base, count, host);
+}
+
+template <class G>
+Check uk_launch_gemm(const typename G::Params& params, cudaStream_t stream) {
+  using Kernel = typename G::Kernel;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = Kernel::get_grid_shape(params);
+  cfg.blockDim = Kernel::get_block_shape();
+  cfg.dynamicSmemBytes = Kernel::SharedStorageSize;
+  cfg.stream = stream;
+  cudaLaunchAttribute attrs[2];
+  attrs[0].id = cudaLaunchAttributeClusterDimension;
+  attrs[0].val.clusterDim.x = cute::size<0>(typename Kernel::ClusterShape{});
+  attrs[0].val.clusterDim.y = cute::size<1>(typename Kernel::ClusterShape{});
+  attrs[0].val.clusterDim.z = cute::size<2>(typename Kernel::ClusterShape{});
+  // Programmatic dependent launch: may start before the setup kernel ends
+  // (which allows it at its start); waits in uniform_k_gemm_kernel.
+  attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attrs[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attrs;
+  cfg.numAttrs = 2;
+  if (cudaError_t err = cudaLaunchKernelEx(&cfg, uniform_k_gemm_kernel<Kernel>, params); err != cudaSuccess)
+    return uk_launch_fail(err, "launch of the uniform-K grouped GEMM");
+  return Check{};
+}
+
+constexpr int64_t kUkIntMax = std::numeric_limits<int32_t>::max();
+
+template <class G>
+Check uk_run_ragged(const UniformKLaunch& l) {
+  using AB = typename G::ElementAB;
+  const moegemm_ragged_m_problem_t& p = *l.ragged;
+  const int g = p.num_groups;
+  // The dispatcher has checked these; the kernel relies on them (int shapes).
+  if (g < 1 || p.total_rows < 0 || p.total_rows > kUkIntMax || p.n < 1 || p.n > kUkIntMax || p.k < 1 ||
+      p.k > kUkIntMax)
+    return Check{MOEGEMM_STATUS_INVALID_ARGUMENT, "uniform-K: sizes out of range"};
+  const bool host_sizes = p.group_sizes_location == MOEGEMM_MEMORY_HOST;
+  const bool host_b = p.b_ptrs != nullptr && p.b_ptrs_location == MOEGEMM_MEMORY_HOST;
+  if ((host_sizes || host_b) && g > MOEGEMM_MAX_HOST_GROUPS)
+    return Check{MOEGEMM_STATUS_INVALID_ARGUMENT, "uniform-K: too many groups for host-resident arrays"};
+  if (p.total_rows == 0) return Check{};  // no row of D exists
+  if (host_sizes) {
+    bool any = false;
+    for (int i = 0; i < g && !any; ++i) any = p.group_sizes[i] > 0;
+    if (!any) return Check{};  // every group empty: nothing to write
+  }
+
+  const auto ws = GroupArgumentArrays<G>::carve(l.workspace, g, cutlass_workspace_bytes<G>(g, l.sm_count));
+  // The kernel parameters first: the setup kernel writes into the workspace
+  // regions they point at (prebuilt descriptors).
+  typename G::Params params;
+  if (Check c = uk_cached_params<G>(l, g, ws, &params); !c.ok()) return c;
+
+  UkRaggedArgs<G> a{};
+  a.c.g = g;
+  a.c.k = static_cast<int>(p.k);
+  a.c.ws = ws;
+  a.c.mainloop = params.mainloop;
+  a.c.epilogue = params.epilogue;
+  a.total_rows = p.total_rows;
+  a.n = static_cast<int>(p.n);
+  a.a = static_cast<const AB*>(p.a);
+  a.b = static_cast<const AB*>(p.b);
+  a.device_b_ptrs = (p.b_ptrs != nullptr && !host_b) ? p.b_ptrs : nullptr;
+  a.d = static_cast<typename G::ElementD*>(p.d);
+  a.device_sizes = host_sizes ? nullptr : p.group_sizes;
+
+  Check c;
+  if (!host_sizes && !host_b)
+    c = uk_launch_ragged_setup<G, 1>(a, p, l.stream);
+  else if (g <= 32)
+    c = uk_launch_ragged_setup<G, 32>(a, p, l.stream);
+  else if (g <= 256)
+    c = uk_launch_ragged_setup<G, 256>(a, p, l.stream);
+  else
+    c = uk_launch_ragged_setup<G, MOEGEMM_MAX_HOST_GROUPS>(a, p, l.stream);
+  if (!c.ok()) return c;
+  return uk_launch_gemm<G>(params, l.stream);
+}
+
+template <class G>
+Check uk_run_list(const UniformKLaunch& l) {
+  const moegemm_gemm_list_t& p = *l.list;
+  const int g = p.num_groups;
+  if (g < 1) return Check{MOEGEMM_STATUS_INVALID_ARGUMENT, "uniform-K: num_groups must be >= 1"};
+  const int64_t k = p.k[0];
+  if (k < 1 || k > kUkIntMax) return Check{MOEGEMM_STATUS_INVALID_ARGUMENT, "uniform-K: k out of range"};
+  bool any = false;
+  for (int i = 0; i < g; ++i) {
+    if (p.k[i] != k || p.m[i] < 0 || p.m[i] > kUkIntMax || p.n[i] < 0 || p.n[i] > kUkIntMax)
+      return Check{MOEGEMM_STATUS_INVALID_ARGUMENT, "uniform-K: group sizes out of range or k not uniform"};
+    any |= p.m[i] > 0 && p.n[i] > 0;
+  }
+  if (!any) return Check{};  // every group empty: nothing to write
+
+  const auto ws = GroupArgumentArrays<G>::carve(l.workspace, g, cutlass_workspace_bytes<G>(g, l.sm_count));
+  typename G::Params params;
+  if (Check c = uk_cached_params<G>(l, g, ws, &params); !c.ok()) return c;
+
+  UkSetupCommon<G> c{};
+  c.g = g;
+  c.k = static_cast<int>(k);
+  c.ws = ws;
+  c.mainloop = params.mainloop;
+  c.epilogue = params.epilogue;
+  // One launch per chunk, in stream order: only the last one precedes the
+  // GEMM directly (programmatic dependent launch), and it starts only after
+  // the earlier ones have completed.
+  for (int base = 0; base < g; base += kUkListChunk) {
+    const int count = std::min(kUkListChunk, g - base);
+    Check r;
+    if (count <= 32)
+      r = uk_launch_list_setup<G, 32>(c, p, base, count, l.stream);
+    else if (count <= 256)
+      r = uk_launch_list_setup<G, 256>(c, p, base, count, l.stream);
+    else
+      r = uk_launch_list_setup<G, kUkListChunk>(c, p, base, count, l.stream);
+    if (!r.ok()) return r;
+  }
+  return uk_launch_gemm<G>(params, l.stream);
+}
+
+// ---------------------------------------------------------------------------
+// Instances
+
+template <class Config, moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
+using UniformKGemmFor =
+    UniformKGemm<Config, typename UkElement<AB>::type, typename UkElement<D>::type, OpB>;
+
+template <moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
+size_t UniformKInstance<AB, D, OpB>::workspace_size(int num_groups, int sm_count) {
+  return uk_workspace_bytes<UniformKGemmFor<PingpongTile128x128x64Cluster2x1, AB, D, OpB>>(num_groups, sm_count);
+}
+
+template <moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
+Check UniformKInstance<AB, D, OpB>::run(const UniformKLaunch& l) {
+  using G = UniformKGemmFor<PingpongTile128x128x64Cluster2x1, AB, D, OpB>;
+  if ((l.ragged == nullptr) == (l.list == nullptr))
+    return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: exactly one of ragged and list must be set"};
+  return l.ragged != nullptr ? uk_run_ragged<G>(l) : uk_run_list<G>(l);
+}
+
+}  // namespace moegemm::detail

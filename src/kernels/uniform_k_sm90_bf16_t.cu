@@ -1,0 +1,9 @@
+// BF16 A/B, op_b T instantiations of the SM90 uniform-K kernel family (FP32 and BF16 D).
+#include "kernels/uniform_k_sm90.cuh"
+
+namespace moegemm::detail {
+
+template struct UniformKInstance<MOEGEMM_DTYPE_BF16, MOEGEMM_DTYPE_FP32, MOEGEMM_OP_T>;
+template struct UniformKInstance<MOEGEMM_DTYPE_BF16, MOEGEMM_DTYPE_BF16, MOEGEMM_OP_T>;
+
+}  // namespace moegemm::detail
