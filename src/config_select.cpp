@@ -20,4 +20,10 @@ moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& s, moegemm_wgrad_co
   return MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1;
 }
 
+UniformKTile choose_uniform_k_tile(int64_t total_rows, int num_groups, int64_t n, UniformKTile requested) {
+  if (requested != UniformKTile::kAuto) return requested;
+  const bool many_rows = num_groups > 0 && total_rows >= kUniformKCooperativeMinRows * num_groups;
+  return many_rows && n % 512 == 0 ? UniformKTile::kCooperative128x256 : UniformKTile::kPingpong128x128;
+}
+
 }  // namespace moegemm::detail

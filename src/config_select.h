@@ -23,6 +23,21 @@ constexpr int64_t kCooperativeMinLargeOutput = 1536 * 2048;  // m * n
 // AUTO resolved to a concrete configuration; an explicit request is returned as is.
 moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& shape, moegemm_wgrad_config_t requested);
 
+// Tile configurations of the uniform-K (ragged-M) kernel family.
+enum class UniformKTile {
+  kAuto,
+  kPingpong128x128,    // ping-pong 128x128x64, cluster 1x2 (the CTA pair splits N)
+  kCooperative128x256  // cooperative 128x256x64, cluster 1x2
+};
+
+// From this many rows per group on (and n a multiple of 512, so that the
+// cluster's 2 x 256 columns tile it), the cooperative 128x256 tile serves.
+constexpr int64_t kUniformKCooperativeMinRows = 1024;
+
+// AUTO resolved from the average rows per group (total_rows / num_groups) and
+// n; an explicit request (MOEGEMM_UNIFORM_K_TILE) is returned as is.
+UniformKTile choose_uniform_k_tile(int64_t total_rows, int num_groups, int64_t n, UniformKTile requested);
+
 }  // namespace moegemm::detail
 
 #endif  // MOEGEMM_SRC_CONFIG_SELECT_H_

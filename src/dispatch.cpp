@@ -99,7 +99,8 @@ Check validate_gemm_list(const moegemm_gemm_list_t* p) {
     }
     if (p->bias != nullptr) {
       if (p->bias[i] == nullptr) return invalid(at("bias", i) + ": must not be NULL when bias is given");
-      if (!aligned(p->bias[i], d)) return misaligned(at("bias", i) + ": must be aligned to its element size");
+      if (!aligned(p->bias[i], 16))
+        return misaligned(at("bias", i) + ": must be 16-byte aligned (cuBLASLt's fused bias epilogue)");
     }
     if (p->gelu_input != nullptr) {
       if (p->gelu_input[i] == nullptr)

@@ -22,7 +22,8 @@ bool parse_bool(const char* name, const char* value, bool fallback, std::string*
 
 }  // namespace
 
-DispatchEnv parse_dispatch_env(const char* use_cutlass, const char* warn_fallback, const char* num_streams) {
+DispatchEnv parse_dispatch_env(const char* use_cutlass, const char* warn_fallback, const char* num_streams,
+                               const char* uniform_k_tile) {
   DispatchEnv env;
   env.use_cutlass = parse_bool("MOEGEMM_USE_CUTLASS", use_cutlass, true, &env.problems);
   env.warn_fallback = parse_bool("MOEGEMM_WARN_FALLBACK", warn_fallback, false, &env.problems);
@@ -35,13 +36,22 @@ DispatchEnv parse_dispatch_env(const char* use_cutlass, const char* warn_fallbac
     else
       env.num_streams = static_cast<int>(v);
   }
+  if (uniform_k_tile != nullptr) {
+    const std::string v(uniform_k_tile);
+    if (v == "auto") env.uniform_k_tile = UniformKTile::kAuto;
+    else if (v == "pingpong") env.uniform_k_tile = UniformKTile::kPingpong128x128;
+    else if (v == "cooperative") env.uniform_k_tile = UniformKTile::kCooperative128x256;
+    else
+      env.problems += std::string(env.problems.empty() ? "" : "; ") + "MOEGEMM_UNIFORM_K_TILE=\"" + v +
+                      "\" is not auto, pingpong or cooperative (ignored)";
+  }
   return env;
 }
 
 const DispatchEnv& process_dispatch_env() {
   static const DispatchEnv env = [] {
     DispatchEnv e = parse_dispatch_env(std::getenv("MOEGEMM_USE_CUTLASS"), std::getenv("MOEGEMM_WARN_FALLBACK"),
-                                       std::getenv("MOEGEMM_NUM_STREAMS"));
+                                       std::getenv("MOEGEMM_NUM_STREAMS"), std::getenv("MOEGEMM_UNIFORM_K_TILE"));
     if (!e.problems.empty()) std::fprintf(stderr, "moegemm: %s\n", e.problems.c_str());
     return e;
   }();

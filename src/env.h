@@ -5,18 +5,22 @@
 
 #include <string>
 
+#include "config_select.h"
+
 namespace moegemm::detail {
 
 struct DispatchEnv {
   bool use_cutlass = true;     // MOEGEMM_USE_CUTLASS (0 forces the cuBLAS path)
   bool warn_fallback = false;  // MOEGEMM_WARN_FALLBACK
   int num_streams = 4;         // MOEGEMM_NUM_STREAMS, 1..16
+  UniformKTile uniform_k_tile = UniformKTile::kAuto;  // MOEGEMM_UNIFORM_K_TILE (tuning)
   std::string problems;        // values that were ignored, and why ("" if none)
 };
 
 // Each argument is the variable's value or nullptr when unset. Unparseable
 // values keep the default and are described in `problems`.
-DispatchEnv parse_dispatch_env(const char* use_cutlass, const char* warn_fallback, const char* num_streams);
+DispatchEnv parse_dispatch_env(const char* use_cutlass, const char* warn_fallback, const char* num_streams,
+                               const char* uniform_k_tile = nullptr);
 
 // The process's values (read on first use); a malformed value is reported
 // once on stderr.

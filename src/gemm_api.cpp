@@ -61,6 +61,52 @@ size_t path_workspace(moegemm_path_t path, int num_groups, int sm_count, int num
   return 0;
 }
 
+// The two forms side by side, for the steps their entry points share.
+Check validate_problem(const moegemm_gemm_list_t* p) { return validate_gemm_list(p); }
+Check validate_problem(const moegemm_ragged_m_problem_t* p) { return validate_ragged_m(p); }
+PathChoice choose_path(const moegemm_gemm_list_t& p, const DispatchFacts& f) { return choose_list_path(p, f); }
+PathChoice choose_path(const moegemm_ragged_m_problem_t& p, const DispatchFacts& f) {
+  return choose_ragged_m_path(p, f);
+}
+int streams_of(const moegemm_gemm_list_t& p) { return streams_for(p.num_streams); }
+int streams_of(const moegemm_ragged_m_problem_t&) { return streams_for(0); }
+
+template <class Problem>
+size_t workspace_for(const Problem& p, const Context& ctx, const PathChoice& choice) {
+  return path_workspace(choice.path, p.num_groups, ctx.device.sm_count, streams_of(p));
+}
+
+// What the uniform-K tile choice looks at: rows of all groups, and n when every
+// group has the same (0 otherwise: that keeps the default tile).
+int64_t total_rows_of(const moegemm_ragged_m_problem_t& p) { return p.total_rows; }
+int64_t total_rows_of(const moegemm_gemm_list_t& p) {
+  int64_t rows = 0;
+  for (int i = 0; i < p.num_groups; ++i) rows += p.m[i];
+  return rows;
+}
+int64_t common_n_of(const moegemm_ragged_m_problem_t& p) { return p.n; }
+int64_t common_n_of(const moegemm_gemm_list_t& p) {
+  for (int i = 1; i < p.num_groups; ++i)
+    if (p.n[i] != p.n[0]) return 0;
+  return p.n[0];
+}
+
+// A uniform-K launch of either form (the caller sets `list` or `ragged`).
+template <class Problem>
+UniformKLaunch uniform_k_launch(const Problem& p, const Context& ctx, void* workspace, cudaStream_t stream) {
+  UniformKLaunch l;
+  l.ab_dtype = p.ab_dtype;
+  l.d_dtype = p.d_dtype;
+  l.op_b = p.op_b;
+  l.accumulate = p.accumulate != 0;
+  l.workspace = workspace;
+  l.stream = stream;
+  l.device = ctx.device.device;
+  l.sm_count = ctx.device.sm_count;
+  l.tile = choose_uniform_k_tile(total_rows_of(p), p.num_groups, common_n_of(p), process_dispatch_env().uniform_k_tile);
+  return l;
+}
+
 Check cuda_check(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return Check{};
   cudaGetLastError();
@@ -74,16 +120,8 @@ Check run_list(const moegemm_gemm_list_t& p, const Context& ctx, const PathChoic
                cudaStream_t stream) {
   switch (choice.path) {
     case MOEGEMM_PATH_UNIFORM_K: {
-      UniformKLaunch l;
+      UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
       l.list = &p;
-      l.ab_dtype = p.ab_dtype;
-      l.d_dtype = p.d_dtype;
-      l.op_b = p.op_b;
-      l.accumulate = p.accumulate != 0;
-      l.workspace = workspace;
-      l.stream = stream;
-      l.device = ctx.device.device;
-      l.sm_count = ctx.device.sm_count;
       return uniform_k_sm90(l);
     }
     case MOEGEMM_PATH_VARIABLE_K: {
@@ -106,7 +144,7 @@ Check run_list(const moegemm_gemm_list_t& p, const Context& ctx, const PathChoic
       return Check{st, st == MOEGEMM_STATUS_SUCCESS ? "" : moegemm_last_error()};
     }
     case MOEGEMM_PATH_CUBLAS: {
-      const int streams = streams_for(p.num_streams);
+      const int streams = streams_of(p);
       return cublas_gemm_list(p, streams, workspace, cublas_list_workspace_size(streams), stream);
     }
   }
@@ -153,7 +191,7 @@ Check ragged_m_on_cublas(const moegemm_ragged_m_problem_t& p, void* workspace, c
   const void* const* b = device_b ? b_list.data() : (p.b_ptrs != nullptr ? p.b_ptrs : nullptr);
   ListStorage storage;
   const moegemm_gemm_list_t list = ragged_m_as_list(p, sizes.data(), b, &storage);
-  const int streams = streams_for(0);
+  const int streams = streams_of(p);
   return cublas_gemm_list(list, streams, workspace, cublas_list_workspace_size(streams), stream);
 }
 
@@ -162,6 +200,62 @@ std::string device_copy_note(const moegemm_ragged_m_problem_t& p) {
   const bool device_b = p.b_ptrs != nullptr && p.b_ptrs_location == MOEGEMM_MEMORY_DEVICE;
   return (device_sizes || device_b) ? " (device group sizes/pointers are copied to the host: the stream is synchronised)"
                                     : "";
+}
+
+Check run_ragged_m(const moegemm_ragged_m_problem_t& p, const Context& ctx, const PathChoice& choice,
+                   void* workspace, cudaStream_t stream) {
+  if (p.total_rows == 0) return Check{};  // no row of D exists
+  if (choice.path != MOEGEMM_PATH_UNIFORM_K) {
+    warn_fallback("moegemm_ragged_m", choice.reason + device_copy_note(p));
+    return ragged_m_on_cublas(p, workspace, stream);
+  }
+  UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
+  l.ragged = &p;
+  return uniform_k_sm90(l);
+}
+
+// ---------------------------------------------------------------------------
+// The entry points of both forms
+
+template <class Problem>
+moegemm_status_t path_entry(const Problem* problem, moegemm_path_t* path, const char** reason) {
+  if (path == nullptr) return report({MOEGEMM_STATUS_INVALID_ARGUMENT, "path: must not be NULL"});
+  if (Check c = validate_problem(problem); !c.ok()) return report(c);
+  const Context ctx = context();
+  PathChoice choice = choose_path(*problem, ctx.facts);
+  if (!ctx.has_device) choice.reason = "no usable CUDA device (the kernels need SM90)";
+  *path = choice.path;
+  last_reason = choice.reason;
+  if (reason != nullptr) *reason = last_reason.c_str();
+  return report(Check{});
+}
+
+template <class Problem>
+moegemm_status_t workspace_size_entry(const Problem* problem, size_t* workspace_bytes) {
+  if (workspace_bytes == nullptr)
+    return report({MOEGEMM_STATUS_INVALID_ARGUMENT, "workspace_bytes: must not be NULL"});
+  if (Check c = validate_problem(problem); !c.ok()) return report(c);
+  const Context ctx = context();
+  const PathChoice choice = choose_path(*problem, ctx.facts);
+  *workspace_bytes = workspace_for(*problem, ctx, choice);
+  return report(Check{});
+}
+
+// `run` does the call once the problem, the device and the workspace are
+// checked; `size_query` names the workspace size function, for the message.
+template <class Problem, class Run>
+moegemm_status_t call_entry(const Problem* problem, void* workspace, size_t workspace_bytes, const char* size_query,
+                            Run run) {
+  if (Check c = validate_problem(problem); !c.ok()) return report(c);
+  const Context ctx = context();
+  if (!ctx.has_device) {
+    DeviceInfo unused;
+    return report(current_device(&unused));
+  }
+  const PathChoice choice = choose_path(*problem, ctx.facts);
+  const size_t need = workspace_for(*problem, ctx, choice);
+  if (Check c = validate_workspace(workspace, workspace_bytes, need, size_query); !c.ok()) return report(c);
+  return report(run(*problem, ctx, choice));
 }
 
 }  // namespace
@@ -201,97 +295,38 @@ const char* moegemm_path_name(moegemm_path_t path) {
 
 moegemm_status_t moegemm_gemm_list_path(const moegemm_gemm_list_t* problem, moegemm_path_t* path,
                                         const char** reason) {
-  if (path == nullptr) return report({MOEGEMM_STATUS_INVALID_ARGUMENT, "path: must not be NULL"});
-  if (Check c = validate_gemm_list(problem); !c.ok()) return report(c);
-  const Context ctx = context();
-  PathChoice choice = choose_list_path(*problem, ctx.facts);
-  if (!ctx.has_device) choice.reason = "no usable CUDA device (the kernels need SM90)";
-  *path = choice.path;
-  last_reason = choice.reason;
-  if (reason != nullptr) *reason = last_reason.c_str();
-  return report(Check{});
+  return path_entry(problem, path, reason);
 }
 
 moegemm_status_t moegemm_gemm_list_workspace_size(const moegemm_gemm_list_t* problem, size_t* workspace_bytes) {
-  if (workspace_bytes == nullptr)
-    return report({MOEGEMM_STATUS_INVALID_ARGUMENT, "workspace_bytes: must not be NULL"});
-  if (Check c = validate_gemm_list(problem); !c.ok()) return report(c);
-  const Context ctx = context();
-  const PathChoice choice = choose_list_path(*problem, ctx.facts);
-  *workspace_bytes = path_workspace(choice.path, problem->num_groups, ctx.device.sm_count,
-                                    streams_for(problem->num_streams));
-  return report(Check{});
+  return workspace_size_entry(problem, workspace_bytes);
 }
 
 moegemm_status_t moegemm_gemm_list(const moegemm_gemm_list_t* problem, void* workspace, size_t workspace_bytes,
                                    cudaStream_t stream) {
-  if (Check c = validate_gemm_list(problem); !c.ok()) return report(c);
-  const Context ctx = context();
-  if (!ctx.has_device) {
-    DeviceInfo unused;
-    return report(current_device(&unused));
-  }
-  const PathChoice choice = choose_list_path(*problem, ctx.facts);
-  const size_t need =
-      path_workspace(choice.path, problem->num_groups, ctx.device.sm_count, streams_for(problem->num_streams));
-  if (Check c = validate_workspace(workspace, workspace_bytes, need, "moegemm_gemm_list_workspace_size"); !c.ok())
-    return report(c);
-  if (choice.path == MOEGEMM_PATH_CUBLAS) warn_fallback("moegemm_gemm_list", choice.reason);
-  return report(run_list(*problem, ctx, choice, workspace, stream));
+  return call_entry(problem, workspace, workspace_bytes, "moegemm_gemm_list_workspace_size",
+                    [&](const moegemm_gemm_list_t& p, const Context& ctx, const PathChoice& choice) {
+                      if (choice.path == MOEGEMM_PATH_CUBLAS) warn_fallback("moegemm_gemm_list", choice.reason);
+                      return run_list(p, ctx, choice, workspace, stream);
+                    });
 }
 
 moegemm_status_t moegemm_ragged_m_path(const moegemm_ragged_m_problem_t* problem, moegemm_path_t* path,
                                        const char** reason) {
-  if (path == nullptr) return report({MOEGEMM_STATUS_INVALID_ARGUMENT, "path: must not be NULL"});
-  if (Check c = validate_ragged_m(problem); !c.ok()) return report(c);
-  const Context ctx = context();
-  PathChoice choice = choose_ragged_m_path(*problem, ctx.facts);
-  if (!ctx.has_device) choice.reason = "no usable CUDA device (the kernels need SM90)";
-  *path = choice.path;
-  last_reason = choice.reason;
-  if (reason != nullptr) *reason = last_reason.c_str();
-  return report(Check{});
+  return path_entry(problem, path, reason);
 }
 
 moegemm_status_t moegemm_ragged_m_workspace_size(const moegemm_ragged_m_problem_t* problem,
                                                  size_t* workspace_bytes) {
-  if (workspace_bytes == nullptr)
-    return report({MOEGEMM_STATUS_INVALID_ARGUMENT, "workspace_bytes: must not be NULL"});
-  if (Check c = validate_ragged_m(problem); !c.ok()) return report(c);
-  const Context ctx = context();
-  const PathChoice choice = choose_ragged_m_path(*problem, ctx.facts);
-  *workspace_bytes = path_workspace(choice.path, problem->num_groups, ctx.device.sm_count, streams_for(0));
-  return report(Check{});
+  return workspace_size_entry(problem, workspace_bytes);
 }
 
 moegemm_status_t moegemm_ragged_m(const moegemm_ragged_m_problem_t* problem, void* workspace,
                                   size_t workspace_bytes, cudaStream_t stream) {
-  if (Check c = validate_ragged_m(problem); !c.ok()) return report(c);
-  const Context ctx = context();
-  if (!ctx.has_device) {
-    DeviceInfo unused;
-    return report(current_device(&unused));
-  }
-  const PathChoice choice = choose_ragged_m_path(*problem, ctx.facts);
-  const size_t need = path_workspace(choice.path, problem->num_groups, ctx.device.sm_count, streams_for(0));
-  if (Check c = validate_workspace(workspace, workspace_bytes, need, "moegemm_ragged_m_workspace_size"); !c.ok())
-    return report(c);
-  if (problem->total_rows == 0) return report(Check{});  // no row of D exists
-  if (choice.path != MOEGEMM_PATH_UNIFORM_K) {
-    warn_fallback("moegemm_ragged_m", choice.reason + device_copy_note(*problem));
-    return report(ragged_m_on_cublas(*problem, workspace, stream));
-  }
-  UniformKLaunch l;
-  l.ragged = problem;
-  l.ab_dtype = problem->ab_dtype;
-  l.d_dtype = problem->d_dtype;
-  l.op_b = problem->op_b;
-  l.accumulate = problem->accumulate != 0;
-  l.workspace = workspace;
-  l.stream = stream;
-  l.device = ctx.device.device;
-  l.sm_count = ctx.device.sm_count;
-  return report(uniform_k_sm90(l));
+  return call_entry(problem, workspace, workspace_bytes, "moegemm_ragged_m_workspace_size",
+                    [&](const moegemm_ragged_m_problem_t& p, const Context& ctx, const PathChoice& choice) {
+                      return run_ragged_m(p, ctx, choice, workspace, stream);
+                    });
 }
 
 }  // extern "C"

@@ -113,3 +113,39 @@ TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
 
 }  // namespace
 }  // namespace moegemm_test
+
+// ---------------------------------------------------------------------------
+// Uniform-K tile choice
+
+namespace moegemm_test {
+namespace {
+
+using moegemm::detail::choose_uniform_k_tile;
+using moegemm::detail::kUniformKCooperativeMinRows;
+using moegemm::detail::UniformKTile;
+
+TEST(UniformKTileChoice, FewRowsPerGroupTakePingpong) {
+  EXPECT_EQ(choose_uniform_k_tile(16 * 64, 16, 2048, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose_uniform_k_tile(16 * (kUniformKCooperativeMinRows - 1), 16, 2048, UniformKTile::kAuto),
+            UniformKTile::kPingpong128x128);
+}
+
+TEST(UniformKTileChoice, ManyRowsPerGroupTakeCooperativeWhenNTiles) {
+  EXPECT_EQ(choose_uniform_k_tile(16 * kUniformKCooperativeMinRows, 16, 2048, UniformKTile::kAuto),
+            UniformKTile::kCooperative128x256);
+  EXPECT_EQ(choose_uniform_k_tile(8 * 4096, 8, 7168, UniformKTile::kAuto), UniformKTile::kCooperative128x256);
+  // n not a multiple of the cluster's 2 x 256 columns: ping-pong.
+  EXPECT_EQ(choose_uniform_k_tile(8 * 4096, 8, 7168 + 256, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+}
+
+TEST(UniformKTileChoice, ExplicitRequestWins) {
+  EXPECT_EQ(choose_uniform_k_tile(64, 16, 2048, UniformKTile::kCooperative128x256), UniformKTile::kCooperative128x256);
+  EXPECT_EQ(choose_uniform_k_tile(1 << 20, 1, 2048, UniformKTile::kPingpong128x128), UniformKTile::kPingpong128x128);
+}
+
+TEST(UniformKTileChoice, NoGroupsNoRows) {
+  EXPECT_EQ(choose_uniform_k_tile(0, 4, 2048, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+}
+
+}  // namespace
+}  // namespace moegemm_test

@@ -484,11 +484,12 @@ TEST_F(GemmListValidate, BiasEntryMustNotBeNullInNonEmptyGroup) {
   EXPECT_TRUE(fails_with(validate(), kInvalid, "bias[2]:"));
 }
 
-TEST_F(GemmListValidate, BiasEntryMustBeAlignedToDElementSize) {
+TEST_F(GemmListValidate, BiasEntryMustBe16ByteAligned) {
   l.add_bias();
-  l.bias[2] = moved(l.bias[2], 2);  // D is FP32
+  l.bias[2] = moved(l.bias[2], 4);  // aligned to FP32 D's elements, not to 16 bytes
   EXPECT_TRUE(fails_with(validate(), kMisaligned, "bias[2]:"));
-  l.bias[2] = moved(l.bias[2], 2);
+  EXPECT_TRUE(names(validate().message, "16-byte"));
+  l.bias[2] = moved(l.bias[2], 12);
   EXPECT_TRUE(passes(validate()));
 }
 
@@ -1538,6 +1539,25 @@ TEST(PathNameApi, EveryPath) {
   EXPECT_STREQ(moegemm_path_name(MOEGEMM_PATH_CUBLAS), "cublas");
   EXPECT_STREQ(moegemm_path_name(static_cast<moegemm_path_t>(3)), "unknown");
   EXPECT_STREQ(moegemm_path_name(static_cast<moegemm_path_t>(-1)), "unknown");
+}
+
+}  // namespace
+}  // namespace moegemm_test
+
+namespace moegemm_test {
+namespace {
+
+TEST(DispatchEnvTile, UniformKTileParsed) {
+  using moegemm::detail::parse_dispatch_env;
+  using moegemm::detail::UniformKTile;
+  EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr).uniform_k_tile, UniformKTile::kAuto);
+  EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "auto").uniform_k_tile, UniformKTile::kAuto);
+  EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "pingpong").uniform_k_tile, UniformKTile::kPingpong128x128);
+  EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "cooperative").uniform_k_tile,
+            UniformKTile::kCooperative128x256);
+  const auto bad = parse_dispatch_env(nullptr, nullptr, nullptr, "fast");
+  EXPECT_EQ(bad.uniform_k_tile, UniformKTile::kAuto);
+  EXPECT_TRUE(names(bad.problems, "MOEGEMM_UNIFORM_K_TILE"));
 }
 
 }  // namespace

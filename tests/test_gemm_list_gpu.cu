@@ -280,10 +280,6 @@ const std::vector<CublasCase>& cublas_cases() {
       // Path 1 but for A_0 not 16-byte aligned (2 bytes off: still element-aligned).
       {"misaligned_a_pointer", with(mk(N, T, BF, BF, {30, 20, 10}, {64}, {64}), [](ListSpec& s) { s.shift_a0 = 2; })},
       // A bias vector only element-aligned (2 bytes off 16).
-      {"bias_misaligned", with(mk(N, T, BF, BF, {20, 7}, {64}, {64}), [](ListSpec& s) {
-         s.bias = true;
-         s.shift_bias0 = 2;
-       })},
       // Stream counts of the cuBLAS path.
       {"streams_1", with(mk(N, T, BF, BF, {3, 40, 0, 9, 22, 1, 15, 30}, {32}, {24}),
                          [](ListSpec& s) { s.bias = true; s.num_streams = 1; })},
@@ -518,6 +514,13 @@ const std::vector<ListErrorCase>& list_error_cases() {
          b.cptrs = b.call->a_ptrs;
          b.cptrs[0] = static_cast<const char*>(b.cptrs[0]) + 1;
          b.p.a = b.cptrs.data();
+       }},
+      // cuBLASLt's fused bias epilogue needs a 16-byte aligned bias.
+      {"bias_not_16_byte_aligned", MOEGEMM_STATUS_MISALIGNED, C, true,
+       [](ListBad& b) {
+         b.cptrs = b.call->bias_ptrs;
+         b.cptrs[0] = static_cast<const char*>(b.cptrs[0]) + 2;
+         b.p.bias = b.cptrs.data();
        }},
       {"fp32_d_not_element_aligned", MOEGEMM_STATUS_MISALIGNED, V, true,
        [](ListBad& b) {

@@ -166,6 +166,9 @@ moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t
  *   MOEGEMM_WARN_FALLBACK=1     print one line on stderr per distinct reason a
  *                               call falls back to cuBLAS, naming the rule.
  *   MOEGEMM_NUM_STREAMS=N       streams of the cuBLAS path (default 4, 1..16).
+ *   MOEGEMM_UNIFORM_K_TILE=auto|pingpong|cooperative
+ *                               tile of the uniform-K kernel (tuning; default auto:
+ *                               cooperative 128x256 from 1024 rows per group).
  */
 
 typedef enum moegemm_op {
@@ -192,7 +195,7 @@ typedef struct moegemm_gemm_list {
   const void* const* b;
   void* const* d;
   /* Optional epilogue (NULL: none). bias: g device pointers to n_i values of
-   * d_dtype, added to every row. gelu_input: g device pointers to [m_i, n_i]
+   * d_dtype (16-byte aligned), added to every row. gelu_input: g device pointers to [m_i, n_i]
    * of d_dtype (16-byte aligned, n_i % 8 == 0: cuBLASLt's auxiliary output);
    * when given, it receives the pre-activation op_a(A)op_b(B) + bias and D
    * receives GELU(pre-activation) (tanh approximation). Neither may be

@@ -32,23 +32,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <mutex>
 #include <type_traits>
-#include <vector>
 
 #include <cub/block/block_scan.cuh>
 #include <cute/tensor.hpp>
 
 #include "cutlass/cutlass.h"
-#include "cutlass/epilogue/collective/collective_builder.hpp"
-#include "cutlass/gemm/collective/collective_builder.hpp"
-#include "cutlass/gemm/dispatch_policy.hpp"
-#include "cutlass/gemm/group_array_problem_shape.hpp"
-#include "cutlass/gemm/kernel/gemm_universal.hpp"
-#include "cutlass/kernel_hardware_info.h"
 #include "cutlass/util/packed_stride.hpp"
 
-#include "kernels/prebuilt_tma_descriptors.cuh"
 #include "kernels/sm90_common.cuh"
 #include "kernels/uniform_k_sm90.h"
 #include "kernels/uniform_k_sm90_instances.h"
@@ -71,50 +62,15 @@ struct UkElement<MOEGEMM_DTYPE_FP16> {
 };
 
 // ---------------------------------------------------------------------------
-// The grouped GEMM for one tile configuration, element types and op_b.
+// The grouped GEMM (sm90_common.cuh) for one tile configuration, element types
+// and op_b. A [m, k] is K-major: CUTLASS's row-major M x K. B [n, k] (op_b T)
+// is K-major: CUTLASS's column-major K x N. B [k, n] (op_b N) is N-major:
+// row-major K x N.
 
-template <class Config, class ElementAB_, class ElementD_, moegemm_op_t OpB>
-struct UniformKGemm {
-  using ElementAB = ElementAB_;
-  using ElementD = ElementD_;
-  using ElementAccumulator = float;
-  using LayoutA = cutlass::layout::RowMajor;  // A [m, k]: K-major
-  // B [n, k] (op_b T) is K-major: CUTLASS's column-major K x N. B [k, n]
-  // (op_b N) is N-major: row-major K x N.
-  using LayoutB = std::conditional_t<OpB == MOEGEMM_OP_T, cutlass::layout::ColumnMajor, cutlass::layout::RowMajor>;
-  using LayoutD = cutlass::layout::RowMajor;
-  static constexpr int kAlignAB = 16 / sizeof(ElementAB);
-  static constexpr int kAlignD = 16 / sizeof(ElementD);
-  using ProblemShape = cutlass::gemm::GroupProblemShape<cute::Shape<int, int, int>>;
-  using GroupShape = typename ProblemShape::UnderlyingProblemShape;
-
-  // C is D itself (read only when beta != 0, i.e. when accumulating).
-  using BuiltEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
-      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, typename Config::TileShape,
-      typename Config::ClusterShape, cutlass::epilogue::collective::EpilogueTileAuto,
-      ElementAccumulator, ElementAccumulator, ElementD, LayoutD*, kAlignD, ElementD, LayoutD*,
-      kAlignD, typename Config::EpilogueSchedule,
-      cutlass::epilogue::fusion::LinearCombination<ElementD, ElementAccumulator, ElementD,
-                                                   ElementAccumulator>>::CollectiveOp;
-  using Epilogue = PrebuiltTmaEpilogue<BuiltEpilogue>;
-
-  using BuiltMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
-      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA*, kAlignAB, ElementAB,
-      LayoutB*, kAlignAB, ElementAccumulator, typename Config::TileShape,
-      typename Config::ClusterShape,
-      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
-          sizeof(typename Epilogue::SharedStorage))>,
-      typename Config::KernelSchedule>::CollectiveOp;
-  using Mainloop = PrebuiltTmaMainloop<BuiltMainloop>;
-
-  using Kernel = cutlass::gemm::kernel::GemmUniversal<ProblemShape, Mainloop, Epilogue>;
-  using Params = typename Kernel::Params;
-  using Arguments = typename Kernel::Arguments;
-  using StrideA = typename Kernel::InternalStrideA;
-  using StrideB = typename Kernel::InternalStrideB;
-  using StrideC = typename Kernel::InternalStrideC;
-  using StrideD = typename Kernel::InternalStrideD;
-};
+template <class Config, class ElementAB, class ElementD, moegemm_op_t OpB>
+using UniformKGemm =
+    Sm90GroupedGemm<Config, ElementAB, ElementD, cutlass::layout::RowMajor,
+                    std::conditional_t<OpB == MOEGEMM_OP_T, cutlass::layout::ColumnMajor, cutlass::layout::RowMajor>>;
 
 // ---------------------------------------------------------------------------
 // Setup kernels
@@ -277,25 +233,10 @@ __global__ void __launch_bounds__(kUkSetupThreads)
   cute::tma_descriptor_fence_release();
 }
 
-// The grouped GEMM's entry point: CUTLASS's kernel body behind a grid
-// dependency wait (programmatic dependent launch: scheduled while the setup
-// kernel still runs, it waits here before the first read of its arguments).
-template <class Kernel>
-__global__ void __launch_bounds__(Kernel::MaxThreadsPerBlock, Kernel::MinBlocksPerMultiprocessor)
-    uniform_k_gemm_kernel(CUTLASS_GRID_CONSTANT typename Kernel::Params const params) {
-  extern __shared__ char smem[];
-  grid_dependency_wait();
-  Kernel op;
-  op(params, smem);
-}
+// The grouped GEMM's entry point: sm90_grouped_gemm_kernel (sm90_common.cuh).
 
 // ---------------------------------------------------------------------------
 // Host side
-
-template <class G>
-size_t uk_workspace_bytes(int g, int sm_count) {
-  return GroupArgumentArrays<G>::carve(nullptr, g, cutlass_workspace_bytes<G>(g, sm_count)).bytes;
-}
 
 // A failed launch leaves its error as the thread's last error; clear it so that
 // a later cudaGetLastError() in the caller does not see it again.
@@ -304,83 +245,24 @@ inline Check uk_launch_fail(cudaError_t err, const char* what) {
   return cuda_fail(err, what);
 }
 
-// One-time per (kernel, device) set-up: the shared-memory opt-in and the
-// occupancy query. Kept off the per-call path.
-template <class G>
-Check uk_kernel_hw_info(int device, int sm_count, cutlass::KernelHardwareInfo* out) {
-  static std::mutex mu;
-  static std::vector<int> cached;  // max active clusters per device id (-1: not yet)
-  std::lock_guard<std::mutex> lock(mu);
-  if (device < 0) return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: no device"};
-  if (device >= static_cast<int>(cached.size())) cached.resize(device + 1, -1);
-  if (cached[device] < 0) {
-    using Kernel = typename G::Kernel;
-    constexpr int smem = static_cast<int>(Kernel::SharedStorageSize);
-    cudaError_t err = cudaFuncSetAttribute(uniform_k_gemm_kernel<Kernel>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (err != cudaSuccess) return uk_launch_fail(err, "cudaFuncSetAttribute(uniform-K grouped GEMM)");
-    const dim3 cluster(cute::size<0>(typename Kernel::ClusterShape{}),
-                       cute::size<1>(typename Kernel::ClusterShape{}),
-                       cute::size<2>(typename Kernel::ClusterShape{}));
-    const int clusters = cutlass::KernelHardwareInfo::query_device_max_active_clusters(
-        cluster, Kernel::MaxThreadsPerBlock, reinterpret_cast<const void*>(uniform_k_gemm_kernel<Kernel>));
-    // 0 means the query failed (CUTLASS then sizes the grid from sm_count);
-    // cache it anyway: it is not retried per call.
-    cached[device] = std::max(clusters, 0);
-  }
-  *out = cutlass::KernelHardwareInfo{device, sm_count, cached[device]};
-  return Check{};
-}
+// What the shared GEMM set-up (sm90_common.cuh) reports for this family; its
+// cached kernel parameters are keyed on sm_count too.
+struct UniformKFamily {
+  static constexpr const char* kSetAttributeWhat = "cudaFuncSetAttribute(uniform-K grouped GEMM)";
+  static constexpr const char* kRejected = "CUTLASS can_implement rejected the uniform-K kernel";
+  static constexpr bool kParamsKeyedOnSmCount = true;
+  static Check cuda_error(cudaError_t err, const char* what) { return uk_launch_fail(err, what); }
+};
 
-// Kernel parameters depend only on (device, workspace address, g, beta):
-// build them (four host TMA descriptor encodes) once and reuse them.
+// The kernel parameters for g groups of `l`, built once per (device,
+// workspace address, g, beta, sm_count) and cached (sm90_cached_params).
 template <class G>
 Check uk_cached_params(const UniformKLaunch& l, int g, const GroupArgumentArrays<G>& ws,
                        typename G::Params* params) {
-  struct Entry {
-    int device;
-    const void* workspace;
-    int g;
-    bool accumulate;
-    int sm_count;
-    typename G::Params params;
-  };
-  static std::mutex mu;
-  static std::vector<Entry> cache;  // a handful of entries: one per live workspace
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    for (const Entry& e : cache) {
-      if (e.device == l.device && e.workspace == l.workspace && e.g == g && e.accumulate == l.accumulate &&
-          e.sm_count == l.sm_count) {
-        *params = e.params;
-        return Check{};
-      }
-    }
-  }
-  cutlass::KernelHardwareInfo hw;
-  if (Check c = uk_kernel_hw_info<G>(l.device, l.sm_count, &hw); !c.ok()) return c;
-
-  typename G::Arguments args{};
-  args.mode = cutlass::gemm::GemmUniversalMode::kGrouped;
-  args.problem_shape = {g, ws.shapes, nullptr};  // shapes live on the device only
-  args.mainloop = {ws.ptr_a, ws.stride_a, ws.ptr_b, ws.stride_b};
-  auto& fusion = args.epilogue.thread;
-  fusion.alpha = 1.0f;
-  fusion.beta = l.accumulate ? 1.0f : 0.0f;
-  args.epilogue.ptr_C = ws.ptr_c;
-  args.epilogue.dC = ws.stride_c;
-  args.epilogue.ptr_D = ws.ptr_d;
-  args.epilogue.dD = ws.stride_d;
-  args.hw_info = hw;
-
-  if (G::Kernel::can_implement(args) != true)
-    return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "CUTLASS can_implement rejected the uniform-K kernel"};
-  typename G::Params p = G::Kernel::to_underlying_arguments(args, ws.cutlass);
-  std::lock_guard<std::mutex> lock(mu);
-  if (cache.size() >= 16) cache.erase(cache.begin());
-  cache.push_back(Entry{l.device, l.workspace, g, l.accumulate, l.sm_count, p});
-  *params = p;
-  return Check{};
+  // The shared set-up needs a device id >= 0 (a negative one never gets a
+  // cache entry, so checking it first answers as a lookup would have).
+  if (l.device < 0) return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: no device"};
+  return sm90_cached_params<G, UniformKFamily>(l.device, l.sm_count, l.workspace, g, l.accumulate, ws, params);
 }
 
 template <class... Params, class... Args>
@@ -442,18 +324,19 @@ Check uk_launch_gemm(const typename G::Params& params, cudaStream_t stream) {
   cfg.blockDim = Kernel::get_block_shape();
   cfg.dynamicSmemBytes = Kernel::SharedStorageSize;
   cfg.stream = stream;
+  const dim3 cluster = cluster_dims<Kernel>();
   cudaLaunchAttribute attrs[2];
   attrs[0].id = cudaLaunchAttributeClusterDimension;
-  attrs[0].val.clusterDim.x = cute::size<0>(typename Kernel::ClusterShape{});
-  attrs[0].val.clusterDim.y = cute::size<1>(typename Kernel::ClusterShape{});
-  attrs[0].val.clusterDim.z = cute::size<2>(typename Kernel::ClusterShape{});
+  attrs[0].val.clusterDim.x = cluster.x;
+  attrs[0].val.clusterDim.y = cluster.y;
+  attrs[0].val.clusterDim.z = cluster.z;
   // Programmatic dependent launch: may start before the setup kernel ends
-  // (which allows it at its start); waits in uniform_k_gemm_kernel.
+  // (which allows it at its start); waits in sm90_grouped_gemm_kernel.
   attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attrs[1].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attrs;
   cfg.numAttrs = 2;
-  if (cudaError_t err = cudaLaunchKernelEx(&cfg, uniform_k_gemm_kernel<Kernel>, params); err != cudaSuccess)
+  if (cudaError_t err = cudaLaunchKernelEx(&cfg, sm90_grouped_gemm_kernel<Kernel>, params); err != cudaSuccess)
     return uk_launch_fail(err, "launch of the uniform-K grouped GEMM");
   return Check{};
 }
@@ -480,7 +363,7 @@ Check uk_run_ragged(const UniformKLaunch& l) {
     if (!any) return Check{};  // every group empty: nothing to write
   }
 
-  const auto ws = GroupArgumentArrays<G>::carve(l.workspace, g, cutlass_workspace_bytes<G>(g, l.sm_count));
+  const auto ws = carve_group_workspace<G>(l.workspace, g, l.sm_count);
   // The kernel parameters first: the setup kernel writes into the workspace
   // regions they point at (prebuilt descriptors).
   typename G::Params params;
@@ -528,7 +411,7 @@ Check uk_run_list(const UniformKLaunch& l) {
   }
   if (!any) return Check{};  // every group empty: nothing to write
 
-  const auto ws = GroupArgumentArrays<G>::carve(l.workspace, g, cutlass_workspace_bytes<G>(g, l.sm_count));
+  const auto ws = carve_group_workspace<G>(l.workspace, g, l.sm_count);
   typename G::Params params;
   if (Check c = uk_cached_params<G>(l, g, ws, &params); !c.ok()) return c;
 
@@ -564,15 +447,29 @@ using UniformKGemmFor =
 
 template <moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
 size_t UniformKInstance<AB, D, OpB>::workspace_size(int num_groups, int sm_count) {
-  return uk_workspace_bytes<UniformKGemmFor<PingpongTile128x128x64Cluster2x1, AB, D, OpB>>(num_groups, sm_count);
+  return std::max(
+      group_workspace_bytes<UniformKGemmFor<PingpongTile128x128x64Cluster1x2, AB, D, OpB>>(num_groups, sm_count),
+      group_workspace_bytes<UniformKGemmFor<CooperativeTile128x256x64Cluster1x2, AB, D, OpB>>(num_groups, sm_count));
+}
+
+template <class G>
+Check uk_run(const UniformKLaunch& l) {
+  return l.ragged != nullptr ? uk_run_ragged<G>(l) : uk_run_list<G>(l);
 }
 
 template <moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
 Check UniformKInstance<AB, D, OpB>::run(const UniformKLaunch& l) {
-  using G = UniformKGemmFor<PingpongTile128x128x64Cluster2x1, AB, D, OpB>;
   if ((l.ragged == nullptr) == (l.list == nullptr))
     return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: exactly one of ragged and list must be set"};
-  return l.ragged != nullptr ? uk_run_ragged<G>(l) : uk_run_list<G>(l);
+  switch (l.tile) {
+    case UniformKTile::kPingpong128x128:
+      return uk_run<UniformKGemmFor<PingpongTile128x128x64Cluster1x2, AB, D, OpB>>(l);
+    case UniformKTile::kCooperative128x256:
+      return uk_run<UniformKGemmFor<CooperativeTile128x256x64Cluster1x2, AB, D, OpB>>(l);
+    case UniformKTile::kAuto:
+      break;  // resolved by the dispatcher
+  }
+  return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: unknown tile configuration"};
 }
 
 }  // namespace moegemm::detail

@@ -10,6 +10,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "config_select.h"
 #include "moegemm/moegemm.h"
 #include "validate.h"
 
@@ -29,6 +30,7 @@ struct UniformKLaunch {
   moegemm_dtype_t d_dtype;   // FP32 or ab_dtype
   moegemm_op_t op_b;         // T: B_i is [n, k]; N: B_i is [k, n]
   bool accumulate;
+  UniformKTile tile = UniformKTile::kPingpong128x128;
   void* workspace;           // >= uniform_k_sm90_workspace_size(g, sm_count), 256-byte aligned
   cudaStream_t stream;
   int device;

@@ -25,9 +25,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <vector>
 
 #include <cub/block/block_radix_sort.cuh>
 #include <cub/block/block_scan.cuh>
@@ -35,15 +33,8 @@
 
 #include "cutlass/cluster_launch.hpp"
 #include "cutlass/cutlass.h"
-#include "cutlass/epilogue/collective/collective_builder.hpp"
-#include "cutlass/gemm/collective/collective_builder.hpp"
-#include "cutlass/gemm/dispatch_policy.hpp"
-#include "cutlass/gemm/group_array_problem_shape.hpp"
-#include "cutlass/gemm/kernel/gemm_universal.hpp"
-#include "cutlass/kernel_hardware_info.h"
 #include "cutlass/util/packed_stride.hpp"
 
-#include "kernels/prebuilt_tma_descriptors.cuh"
 #include "kernels/sm90_common.cuh"
 #include "kernels/wgrad_sm90.h"
 
@@ -52,61 +43,21 @@ namespace moegemm::detail {
 // Tile configurations (see moegemm_wgrad_config_t): sm90_common.cuh.
 
 // ---------------------------------------------------------------------------
-// The grouped GEMM for one configuration and output type.
+// The grouped GEMM (sm90_common.cuh) for one configuration and output type:
+// A = dY^T (CUTLASS column-major M x K), B = X (row-major K x N).
 
-// The per-group TMA descriptors (A, B; D, C) come from the setup kernel
-// (prebuilt_tma_descriptors.cuh) instead of being rewritten in the GEMM at
-// every change of group; for the mainloop alone that measured 3-4% faster on
-// the seed grid.
-template <class Config, class ElementD_>
-struct WgradGemm {
-  using ElementAB = cutlass::bfloat16_t;
-  using ElementD = ElementD_;
-  using ElementAccumulator = float;
-  using LayoutA = cutlass::layout::ColumnMajor;  // dY^T
-  using LayoutB = cutlass::layout::RowMajor;     // X
-  using LayoutD = cutlass::layout::RowMajor;
-  static constexpr int kAlignAB = 16 / sizeof(ElementAB);
-  static constexpr int kAlignD = 16 / sizeof(ElementD);
-  using ProblemShape = cutlass::gemm::GroupProblemShape<cute::Shape<int, int, int>>;
-  using GroupShape = typename ProblemShape::UnderlyingProblemShape;
-
-  // C is D itself (read only when beta != 0, i.e. when accumulating). The
-  // builder keeps 2 output sub-tiles in flight; 4 and 8 were measured slower
-  // (docs/perf-notes.md).
-  using BuiltEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
-      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, typename Config::TileShape,
-      typename Config::ClusterShape, cutlass::epilogue::collective::EpilogueTileAuto,
-      ElementAccumulator, ElementAccumulator, ElementD, LayoutD*, kAlignD, ElementD, LayoutD*,
-      kAlignD, typename Config::EpilogueSchedule,
-      cutlass::epilogue::fusion::LinearCombination<ElementD, ElementAccumulator, ElementD,
-                                                   ElementAccumulator>>::CollectiveOp;
-  using Epilogue = PrebuiltTmaEpilogue<BuiltEpilogue>;
-
-  using BuiltMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
-      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, ElementAB, LayoutA*, kAlignAB, ElementAB,
-      LayoutB*, kAlignAB, ElementAccumulator, typename Config::TileShape,
-      typename Config::ClusterShape,
-      cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
-          sizeof(typename Epilogue::SharedStorage))>,
-      typename Config::KernelSchedule>::CollectiveOp;
-  using Mainloop = PrebuiltTmaMainloop<BuiltMainloop>;
-
-  using Kernel = cutlass::gemm::kernel::GemmUniversal<ProblemShape, Mainloop, Epilogue>;
-  using Params = typename Kernel::Params;
-  using Arguments = typename Kernel::Arguments;
-  using StrideA = typename Kernel::InternalStrideA;
-  using StrideB = typename Kernel::InternalStrideB;
-  using StrideC = typename Kernel::InternalStrideC;
-  using StrideD = typename Kernel::InternalStrideD;
-};
+template <class Config, class ElementD>
+using WgradGemm =
+    Sm90GroupedGemm<Config, cutlass::bfloat16_t, ElementD, cutlass::layout::ColumnMajor, cutlass::layout::RowMajor>;
 
 // Per-group argument arrays in the workspace, followed by CUTLASS's own
 // workspace (one TMA descriptor copy per SM).
 template <class G>
 using WgradWorkspace = GroupArgumentArrays<G>;
 
-// Programmatic dependent launch (grid_dependency_wait, allow_dependent_grids): sm90_common.cuh.
+// Programmatic dependent launch (grid_dependency_wait, allow_dependent_grids)
+// and the grouped GEMM's entry point that waits for the setup kernel
+// (sm90_grouped_gemm_kernel): sm90_common.cuh.
 
 // ---------------------------------------------------------------------------
 // Setup kernel
@@ -268,102 +219,20 @@ __global__ void __launch_bounds__(kSetupThreads)
   cute::tma_descriptor_fence_release();
 }
 
-// The grouped GEMM's entry point: CUTLASS's kernel body behind a grid
-// dependency wait. It is launched with programmatic dependent launch, so it is
-// scheduled while the setup kernel still runs and only waits here, before the
-// first read of the per-group arguments, instead of after a full launch gap.
-template <class Kernel>
-__global__ void __launch_bounds__(Kernel::MaxThreadsPerBlock, Kernel::MinBlocksPerMultiprocessor)
-    wgrad_gemm_kernel(CUTLASS_GRID_CONSTANT typename Kernel::Params const params) {
-  extern __shared__ char smem[];
-  grid_dependency_wait();
-  Kernel op;
-  op(params, smem);
-}
-
 // ---------------------------------------------------------------------------
 // Host launcher
 
-// cuda_fail, cutlass_workspace_bytes: sm90_common.cuh.
+// cuda_fail, group_workspace_bytes, sm90_cached_params: sm90_common.cuh.
 
-template <class G>
-size_t wgrad_workspace_bytes(int g, int sm_count) {
-  return WgradWorkspace<G>::carve(nullptr, g, cutlass_workspace_bytes<G>(g, sm_count)).bytes;
-}
-
-// One-time per (kernel, device) set-up: the shared-memory opt-in and the
-// occupancy query. Kept off the per-call path.
-template <class G>
-Check kernel_hw_info(int device, int sm_count, cutlass::KernelHardwareInfo* out) {
-  static std::mutex mu;
-  static std::vector<int> cached(64, -1);  // max active clusters per device id
-  std::lock_guard<std::mutex> lock(mu);
-  if (device >= static_cast<int>(cached.size())) cached.resize(device + 1, -1);
-  if (cached[device] < 0) {
-    using Kernel = typename G::Kernel;
-    constexpr int smem = static_cast<int>(Kernel::SharedStorageSize);
-    cudaError_t err = cudaFuncSetAttribute(wgrad_gemm_kernel<Kernel>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (err != cudaSuccess) return cuda_fail(err, "cudaFuncSetAttribute(wgrad kernel)");
-    const dim3 cluster(cute::size<0>(typename Kernel::ClusterShape{}),
-                       cute::size<1>(typename Kernel::ClusterShape{}),
-                       cute::size<2>(typename Kernel::ClusterShape{}));
-    cached[device] = cutlass::KernelHardwareInfo::query_device_max_active_clusters(
-        cluster, Kernel::MaxThreadsPerBlock, reinterpret_cast<const void*>(wgrad_gemm_kernel<Kernel>));
-  }
-  *out = cutlass::KernelHardwareInfo{device, sm_count, cached[device]};
-  return Check{};
-}
-
-// Kernel parameters depend only on (device, workspace address, g, beta): build
-// them (four TMA descriptor encodes on the host) once and reuse them.
-template <class G>
-Check cached_params(const WgradLaunch& l, const WgradWorkspace<G>& ws, bool accumulate,
-                    typename G::Params* params) {
-  struct Entry {
-    int device;
-    const void* workspace;
-    int g;
-    bool accumulate;
-    typename G::Params params;
-  };
-  static std::mutex mu;
-  static std::vector<Entry> cache;  // a handful of entries: one per live workspace
-  const int g = l.problem->num_groups;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    for (const Entry& e : cache) {
-      if (e.device == l.device && e.workspace == l.workspace && e.g == g && e.accumulate == accumulate) {
-        *params = e.params;
-        return Check{};
-      }
-    }
-  }
-  cutlass::KernelHardwareInfo hw;
-  if (Check c = kernel_hw_info<G>(l.device, l.sm_count, &hw); !c.ok()) return c;
-
-  typename G::Arguments args{};
-  args.mode = cutlass::gemm::GemmUniversalMode::kGrouped;
-  args.problem_shape = {g, ws.shapes, nullptr};  // shapes live on the device only
-  args.mainloop = {ws.ptr_a, ws.stride_a, ws.ptr_b, ws.stride_b};
-  auto& fusion = args.epilogue.thread;
-  fusion.alpha = 1.0f;
-  fusion.beta = accumulate ? 1.0f : 0.0f;
-  args.epilogue.ptr_C = ws.ptr_c;
-  args.epilogue.dC = ws.stride_c;
-  args.epilogue.ptr_D = ws.ptr_d;
-  args.epilogue.dD = ws.stride_d;
-  args.hw_info = hw;
-
-  if (G::Kernel::can_implement(args) != true)
-    return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "CUTLASS can_implement rejected the wgrad kernel"};
-  typename G::Params p = G::Kernel::to_underlying_arguments(args, ws.cutlass);
-  std::lock_guard<std::mutex> lock(mu);
-  if (cache.size() >= 16) cache.erase(cache.begin());
-  cache.push_back(Entry{l.device, l.workspace, g, accumulate, p});
-  *params = p;
-  return Check{};
-}
+// What the shared GEMM set-up (sm90_common.cuh) reports for this family. Its
+// cached kernel parameters are not keyed on sm_count, and a failed CUDA call
+// there leaves the thread's last error as it is.
+struct WgradFamily {
+  static constexpr const char* kSetAttributeWhat = "cudaFuncSetAttribute(wgrad kernel)";
+  static constexpr const char* kRejected = "CUTLASS can_implement rejected the wgrad kernel";
+  static constexpr bool kParamsKeyedOnSmCount = false;
+  static Check cuda_error(cudaError_t err, const char* what) { return cuda_fail(err, what); }
+};
 
 template <class G, int Cap>
 Check launch_setup(const SetupArgs<G>& a, const moegemm_wgrad_problem_t& p, int blocks,
@@ -384,7 +253,7 @@ Check run_wgrad_gemm(const WgradLaunch& l) {
   const moegemm_wgrad_problem_t& p = *l.problem;
   const int g = p.num_groups;
   const bool accumulate = p.accumulate != 0;
-  const auto ws = WgradWorkspace<G>::carve(l.workspace, g, cutlass_workspace_bytes<G>(g, l.sm_count));
+  const auto ws = carve_group_workspace<G>(l.workspace, g, l.sm_count);
 
   SetupArgs<G> a{};
   a.g = g;
@@ -420,7 +289,7 @@ Check run_wgrad_gemm(const WgradLaunch& l) {
   // The kernel parameters first: the setup kernel writes into the workspace
   // regions they point at (prebuilt descriptors).
   typename G::Params params;
-  Check c = cached_params<G>(l, ws, accumulate, &params);
+  Check c = sm90_cached_params<G, WgradFamily>(l.device, l.sm_count, l.workspace, g, accumulate, ws, &params);
   if (!c.ok()) return c;
   a.mainloop = params.mainloop;
   a.epilogue = params.epilogue;
@@ -436,13 +305,11 @@ Check run_wgrad_gemm(const WgradLaunch& l) {
 
   const dim3 grid = G::Kernel::get_grid_shape(params);
   const dim3 block = G::Kernel::get_block_shape();
-  const dim3 cluster(cute::size<0>(typename G::Kernel::ClusterShape{}),
-                     cute::size<1>(typename G::Kernel::ClusterShape{}),
-                     cute::size<2>(typename G::Kernel::ClusterShape{}));
+  const dim3 cluster = cluster_dims<typename G::Kernel>();
   void* kernel_params[] = {&params};
   const cutlass::Status st = cutlass::ClusterLauncher::launch(
       grid, cluster, block, G::Kernel::SharedStorageSize, l.stream,
-      reinterpret_cast<const void*>(wgrad_gemm_kernel<typename G::Kernel>), kernel_params,
+      reinterpret_cast<const void*>(sm90_grouped_gemm_kernel<typename G::Kernel>), kernel_params,
       /*launch_with_pdl=*/true);
   if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
     return cuda_fail(err, "launch of the wgrad grouped GEMM");
@@ -453,9 +320,9 @@ Check run_wgrad_gemm(const WgradLaunch& l) {
 
 template <class ElementD>
 size_t wgrad_workspace_size_for(int g, int sm_count) {
-  const size_t a = wgrad_workspace_bytes<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(g, sm_count);
-  const size_t b = wgrad_workspace_bytes<WgradGemm<CooperativeTile256x128x64Cluster2x1, ElementD>>(g, sm_count);
-  const size_t c = wgrad_workspace_bytes<WgradGemm<CooperativeTile128x256x64Cluster2x1, ElementD>>(g, sm_count);
+  const size_t a = group_workspace_bytes<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(g, sm_count);
+  const size_t b = group_workspace_bytes<WgradGemm<CooperativeTile256x128x64Cluster2x1, ElementD>>(g, sm_count);
+  const size_t c = group_workspace_bytes<WgradGemm<CooperativeTile128x256x64Cluster2x1, ElementD>>(g, sm_count);
   return std::max({a, b, c});
 }
 
