@@ -32,7 +32,10 @@ enum class UniformKTile {
 
 // From this many rows per group on (and n a multiple of 512, so that the
 // cluster's 2 x 256 columns tile it), the cooperative 128x256 tile serves.
-constexpr int64_t kUniformKCooperativeMinRows = 1024;
+// Measured (H200, issue 3's grid, docs/perf-notes.md): at 1024 rows ping-pong
+// is ahead on most shapes, from 2048 rows the two are level or cooperative
+// ahead (up to 1.25x at n = 7168, k = 512).
+constexpr int64_t kUniformKCooperativeMinRows = 2048;
 
 // AUTO resolved from the average rows per group (total_rows / num_groups) and
 // n; an explicit request (MOEGEMM_UNIFORM_K_TILE) is returned as is.

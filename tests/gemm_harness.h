@@ -156,18 +156,26 @@ inline moegemm_path_t other_path(moegemm_path_t p) {
   return p == MOEGEMM_PATH_CUBLAS ? MOEGEMM_PATH_UNIFORM_K : MOEGEMM_PATH_CUBLAS;
 }
 
-inline ::testing::AssertionResult list_path_is(const moegemm_gemm_list_t& p, moegemm_path_t want) {
-  moegemm_path_t got = other_path(want);
-  const char* reason = nullptr;
-  const moegemm_status_t st = moegemm_gemm_list_path(&p, &got, &reason);
-  return path_result(st, got, reason, want);
+// The path query of each problem form, by overload.
+inline moegemm_status_t query_path(const moegemm_gemm_list_t& p, moegemm_path_t* path, const char** reason) {
+  return moegemm_gemm_list_path(&p, path, reason);
+}
+inline moegemm_status_t query_path(const moegemm_ragged_m_problem_t& p, moegemm_path_t* path, const char** reason) {
+  return moegemm_ragged_m_path(&p, path, reason);
 }
 
-inline ::testing::AssertionResult ragged_path_is(const moegemm_ragged_m_problem_t& p, moegemm_path_t want) {
+template <class Problem>
+::testing::AssertionResult path_is(const Problem& p, moegemm_path_t want) {
   moegemm_path_t got = other_path(want);
   const char* reason = nullptr;
-  const moegemm_status_t st = moegemm_ragged_m_path(&p, &got, &reason);
+  const moegemm_status_t st = query_path(p, &got, &reason);
   return path_result(st, got, reason, want);
+}
+inline ::testing::AssertionResult list_path_is(const moegemm_gemm_list_t& p, moegemm_path_t want) {
+  return path_is(p, want);
+}
+inline ::testing::AssertionResult ragged_path_is(const moegemm_ragged_m_problem_t& p, moegemm_path_t want) {
+  return path_is(p, want);
 }
 
 inline std::string path_reason_list(const moegemm_gemm_list_t& p) {
@@ -194,21 +202,39 @@ inline Workspace ragged_workspace(const moegemm_ragged_m_problem_t& p) {
   return w;
 }
 
-inline void list_enqueue(const moegemm_gemm_list_t& p, const Workspace& ws, cudaStream_t s) {
-  MOEGEMM_CHECK(moegemm_gemm_list(&p, ws.get(), ws.bytes, s));
+// The entry point of each problem form, by overload, for the helpers that
+// serve both forms.
+inline moegemm_status_t call_problem(const moegemm_gemm_list_t& p, void* ws, size_t bytes, cudaStream_t s) {
+  return moegemm_gemm_list(&p, ws, bytes, s);
+}
+inline moegemm_status_t call_problem(const moegemm_ragged_m_problem_t& p, void* ws, size_t bytes, cudaStream_t s) {
+  return moegemm_ragged_m(&p, ws, bytes, s);
+}
+inline const char* path_query_name(const moegemm_gemm_list_t&) { return "moegemm_gemm_list_path"; }
+inline const char* path_query_name(const moegemm_ragged_m_problem_t&) { return "moegemm_ragged_m_path"; }
+
+inline Workspace workspace_for(const moegemm_gemm_list_t& p) { return list_workspace(p); }
+inline Workspace workspace_for(const moegemm_ragged_m_problem_t& p) { return ragged_workspace(p); }
+
+// The call on `s` (its status and its launch checked); `enqueue_sync` also
+// waits for it.
+template <class Problem>
+void enqueue(const Problem& p, const Workspace& ws, cudaStream_t s) {
+  MOEGEMM_CHECK(call_problem(p, ws.get(), ws.bytes, s));
   CUDA_CHECK(cudaGetLastError());
 }
-inline void list_sync(const moegemm_gemm_list_t& p, const Workspace& ws, cudaStream_t s) {
-  list_enqueue(p, ws, s);
+template <class Problem>
+void enqueue_sync(const Problem& p, const Workspace& ws, cudaStream_t s) {
+  enqueue(p, ws, s);
   CUDA_CHECK(cudaStreamSynchronize(s));
 }
+inline void list_enqueue(const moegemm_gemm_list_t& p, const Workspace& ws, cudaStream_t s) { enqueue(p, ws, s); }
+inline void list_sync(const moegemm_gemm_list_t& p, const Workspace& ws, cudaStream_t s) { enqueue_sync(p, ws, s); }
 inline void ragged_enqueue(const moegemm_ragged_m_problem_t& p, const Workspace& ws, cudaStream_t s) {
-  MOEGEMM_CHECK(moegemm_ragged_m(&p, ws.get(), ws.bytes, s));
-  CUDA_CHECK(cudaGetLastError());
+  enqueue(p, ws, s);
 }
 inline void ragged_sync(const moegemm_ragged_m_problem_t& p, const Workspace& ws, cudaStream_t s) {
-  ragged_enqueue(p, ws, s);
-  CUDA_CHECK(cudaStreamSynchronize(s));
+  enqueue_sync(p, ws, s);
 }
 
 // Stores an out-of-range value into a C enum field (as C code could), for the
@@ -538,6 +564,46 @@ struct RaggedCall {
 };
 
 // ---------------------------------------------------------------------------
+// One call made from `s` (a ListCall or a RaggedCall): path asserted,
+// workspace sized by the library, one run, full check.
+template <class Call, class Spec, class Rng>
+void run_and_check_call(const Spec& s, moegemm_path_t want, Rng& rng) {
+  SCOPED_TRACE(describe(s));
+  Call call(s, rng);
+  ASSERT_TRUE(path_is(call.problem, expected_path(want)));
+  const Workspace ws = workspace_for(call.problem);
+  const Stream stream;
+  enqueue_sync(call.problem, ws, stream.get());
+  EXPECT_TRUE(call.check());
+}
+
+// ---------------------------------------------------------------------------
+// Error cases: a call (list or ragged-M; `call` the valid one it was made
+// from) that must fail with `want`, and its path query too when
+// `problem_error`. Checks the status, that there is a message, that nothing
+// failed on the device, and (once the device is idle) that D and its guards
+// are unchanged.
+
+template <class Problem, class Call>
+void expect_call_fails(const Problem& bad, void* ws, size_t ws_bytes, bool problem_error, moegemm_status_t want,
+                       const Stream& stream, Call& call) {
+  if (problem_error) {
+    moegemm_path_t path = MOEGEMM_PATH_UNIFORM_K;
+    const char* reason = nullptr;
+    const moegemm_status_t pst = query_path(bad, &path, &reason);
+    EXPECT_EQ(pst, want) << path_query_name(bad) << ": " << moegemm_status_string(pst);
+  }
+  const moegemm_status_t st = call_problem(bad, ws, ws_bytes, stream.get());
+  const std::string message = moegemm_last_error();
+  EXPECT_EQ(st, want) << moegemm_status_string(st) << ": " << message;
+  EXPECT_FALSE(message.empty()) << "moegemm_last_error() is empty after a failed call";
+  CUDA_CHECK(cudaGetLastError());
+  stream.sync();
+  CUDA_CHECK(cudaDeviceSynchronize());
+  EXPECT_TRUE(call.d_mem.unchanged(call.d_mem.pull(), "D (with its guards) after a failed call"));
+}
+
+// ---------------------------------------------------------------------------
 // Graph capture: runs `call` while `s` is captured (global mode) and always
 // ends the capture. Returns the call's status (and its message).
 
@@ -558,6 +624,22 @@ Captured capture(cudaStream_t s, F call) {
   c.end = cudaStreamEndCapture(s, &raw);
   c.graph.reset(raw);
   return c;
+}
+
+// The call (list or ragged-M) captured on `stream`.
+template <class Problem>
+Captured capture_call(const Problem& p, const Workspace& ws, const Stream& stream) {
+  return capture(stream.get(), [&] { return call_problem(p, ws.get(), ws.bytes, stream.get()); });
+}
+
+// A capture whose call succeeded, that ended cleanly (CUDA_CHECK: throws
+// otherwise) and that holds a graph.
+inline ::testing::AssertionResult captured_cleanly(const Captured& cap) {
+  if (cap.status != MOEGEMM_STATUS_SUCCESS)
+    return ::testing::AssertionFailure() << moegemm_status_string(cap.status) << ": " << cap.message;
+  CUDA_CHECK(cap.end);
+  if (cap.graph == nullptr) return ::testing::AssertionFailure() << "the capture holds no graph";
+  return ::testing::AssertionSuccess();
 }
 
 inline GraphExecPtr instantiate(const GraphPtr& graph) {

@@ -38,6 +38,22 @@ class CublasForcedTest : public GpuTest {
       return ::testing::AssertionFailure() << "reason \"" << reason << "\" does not name MOEGEMM_USE_CUTLASS";
     return r;
   }
+
+  // The call made from `s` (a ListCall or a RaggedCall) reports the forced
+  // path and computes the right thing.
+  template <class Call, class Spec>
+  void run_forced(const Spec& s) {
+    SCOPED_TRACE(describe(s));
+    Call call(s, rng_);
+    moegemm_path_t path = MOEGEMM_PATH_UNIFORM_K;
+    const char* reason = nullptr;
+    const moegemm_status_t st = query_path(call.problem, &path, &reason);
+    ASSERT_TRUE(forced(st, path, reason));
+    const Workspace ws = workspace_for(call.problem);
+    const Stream stream;
+    enqueue_sync(call.problem, ws, stream.get());
+    EXPECT_TRUE(call.check());
+  }
 };
 
 ListSpec list_spec(moegemm_op_t op_a, moegemm_op_t op_b, moegemm_dtype_t ab, moegemm_dtype_t d,
@@ -63,34 +79,14 @@ TEST_F(CublasForcedTest, UniformKListTakesCublas) {
       list_spec(MOEGEMM_OP_N, MOEGEMM_OP_N, MOEGEMM_DTYPE_FP16, MOEGEMM_DTYPE_FP32, {50, 0, 129}, same(3, 64),
                 same(3, 136), false, true),
   };
-  for (const ListSpec& s : specs) {
-    SCOPED_TRACE(describe(s));
-    ListCall call(s, rng_);
-    moegemm_path_t path = MOEGEMM_PATH_UNIFORM_K;
-    const char* reason = nullptr;
-    const moegemm_status_t st = moegemm_gemm_list_path(&call.problem, &path, &reason);
-    ASSERT_TRUE(forced(st, path, reason));
-    const Workspace ws = list_workspace(call.problem);
-    const Stream stream;
-    list_sync(call.problem, ws, stream.get());
-    EXPECT_TRUE(call.check());
-  }
+  for (const ListSpec& s : specs) ASSERT_NO_FATAL_FAILURE(run_forced<ListCall>(s));
 }
 
 // Wgrad layout over one token buffer, BF16: path 2 otherwise.
 TEST_F(CublasForcedTest, VariableKListTakesCublas) {
   const ListSpec s = list_spec(MOEGEMM_OP_T, MOEGEMM_OP_N, MOEGEMM_DTYPE_BF16, MOEGEMM_DTYPE_FP32, same(4, 64),
                                same(4, 136), {0, 100, 7, 60}, true, false);
-  SCOPED_TRACE(describe(s));
-  ListCall call(s, rng_);
-  moegemm_path_t path = MOEGEMM_PATH_UNIFORM_K;
-  const char* reason = nullptr;
-  const moegemm_status_t st = moegemm_gemm_list_path(&call.problem, &path, &reason);
-  ASSERT_TRUE(forced(st, path, reason));
-  const Workspace ws = list_workspace(call.problem);
-  const Stream stream;
-  list_sync(call.problem, ws, stream.get());
-  EXPECT_TRUE(call.check());
+  run_forced<ListCall>(s);
 }
 
 // Ragged-M forward and dgrad with path-1 shapes, host sizes and device sizes
@@ -117,18 +113,7 @@ TEST_F(CublasForcedTest, RaggedMTakesCublas) {
   specs[2].sizes = {5, -3, 100, 7, -1000000000, 250, 30};  // needs clamping
   specs[2].sizes_loc = MOEGEMM_MEMORY_DEVICE;
   specs[2].op_b = MOEGEMM_OP_T;
-  for (const RaggedSpec& s : specs) {
-    SCOPED_TRACE(describe(s));
-    RaggedCall call(s, rng_);
-    moegemm_path_t path = MOEGEMM_PATH_UNIFORM_K;
-    const char* reason = nullptr;
-    const moegemm_status_t st = moegemm_ragged_m_path(&call.problem, &path, &reason);
-    ASSERT_TRUE(forced(st, path, reason));
-    const Workspace ws = ragged_workspace(call.problem);
-    const Stream stream;
-    ragged_sync(call.problem, ws, stream.get());
-    EXPECT_TRUE(call.check());
-  }
+  for (const RaggedSpec& s : specs) ASSERT_NO_FATAL_FAILURE(run_forced<RaggedCall>(s));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <limits>
 #include <string>
 #include <utility>
@@ -222,6 +223,28 @@ struct RaggedProblem {
 class GemmListValidate : public ::testing::Test {
  protected:
   moegemm::detail::Check validate() const { return validate_gemm_list(&l.p); }
+
+  // `field` (an enum of l.p) set to each of `values` fails, naming `name`.
+  template <typename E>
+  void expect_unknown_rejected(E& field, std::initializer_list<int> values, const std::string& name) {
+    for (int v : values) {
+      field = static_cast<E>(v);
+      EXPECT_TRUE(fails_with(validate(), kInvalid, name + ":")) << name << "=" << v;
+    }
+  }
+
+  // Group 2's entry of `sizes` (l.m, l.n or l.k, named `name`) set to each of
+  // `bad` fails; 2^31 - 1 passes.
+  void expect_group_size_range(std::vector<int64_t>& sizes, const std::string& name,
+                               std::initializer_list<int64_t> bad) {
+    for (int64_t v : bad) {
+      sizes[2] = v;
+      EXPECT_TRUE(fails_with(validate(), kInvalid, name + "[2]:")) << name << "[2]=" << v;
+    }
+    sizes[2] = k2Pow31 - 1;
+    EXPECT_TRUE(passes(validate()));
+  }
+
   ListProblem l;
 };
 
@@ -253,33 +276,13 @@ TEST_F(GemmListValidate, NumGroupsAtMostMaxHostGroups) {
   EXPECT_TRUE(passes(validate()));
 }
 
-TEST_F(GemmListValidate, OpAMustBeKnown) {
-  for (int op : {2, -1}) {
-    l.p.op_a = static_cast<moegemm_op_t>(op);
-    EXPECT_TRUE(fails_with(validate(), kInvalid, "op_a:")) << "op_a=" << op;
-  }
-}
+TEST_F(GemmListValidate, OpAMustBeKnown) { expect_unknown_rejected(l.p.op_a, {2, -1}, "op_a"); }
 
-TEST_F(GemmListValidate, OpBMustBeKnown) {
-  for (int op : {2, -1}) {
-    l.p.op_b = static_cast<moegemm_op_t>(op);
-    EXPECT_TRUE(fails_with(validate(), kInvalid, "op_b:")) << "op_b=" << op;
-  }
-}
+TEST_F(GemmListValidate, OpBMustBeKnown) { expect_unknown_rejected(l.p.op_b, {2, -1}, "op_b"); }
 
-TEST_F(GemmListValidate, AbDtypeMustBeKnown) {
-  for (int dt : {3, -1}) {
-    l.p.ab_dtype = static_cast<moegemm_dtype_t>(dt);
-    EXPECT_TRUE(fails_with(validate(), kInvalid, "ab_dtype:")) << "ab_dtype=" << dt;
-  }
-}
+TEST_F(GemmListValidate, AbDtypeMustBeKnown) { expect_unknown_rejected(l.p.ab_dtype, {3, -1}, "ab_dtype"); }
 
-TEST_F(GemmListValidate, DDtypeMustBeKnown) {
-  for (int dt : {3, -1}) {
-    l.p.d_dtype = static_cast<moegemm_dtype_t>(dt);
-    EXPECT_TRUE(fails_with(validate(), kInvalid, "d_dtype:")) << "d_dtype=" << dt;
-  }
-}
+TEST_F(GemmListValidate, DDtypeMustBeKnown) { expect_unknown_rejected(l.p.d_dtype, {3, -1}, "d_dtype"); }
 
 TEST_F(GemmListValidate, DDtypeMustBeFp32OrAbDtype) {
   const auto F32 = MOEGEMM_DTYPE_FP32, B16 = MOEGEMM_DTYPE_BF16, F16 = MOEGEMM_DTYPE_FP16;
@@ -350,30 +353,15 @@ TEST_F(GemmListValidate, AccumulateCannotBeCombinedWithGeluInput) {
 }
 
 TEST_F(GemmListValidate, GroupMMustBeInRange) {
-  for (int64_t v : {int64_t{-1}, k2Pow31, kI64Max, kI64Min}) {
-    l.m[2] = v;
-    EXPECT_TRUE(fails_with(validate(), kInvalid, "m[2]:")) << "m[2]=" << v;
-  }
-  l.m[2] = k2Pow31 - 1;
-  EXPECT_TRUE(passes(validate()));
+  expect_group_size_range(l.m, "m", {int64_t{-1}, k2Pow31, kI64Max, kI64Min});
 }
 
 TEST_F(GemmListValidate, GroupNMustBeInRange) {
-  for (int64_t v : {int64_t{-1}, k2Pow31, kI64Max}) {
-    l.n[2] = v;
-    EXPECT_TRUE(fails_with(validate(), kInvalid, "n[2]:")) << "n[2]=" << v;
-  }
-  l.n[2] = k2Pow31 - 1;
-  EXPECT_TRUE(passes(validate()));
+  expect_group_size_range(l.n, "n", {int64_t{-1}, k2Pow31, kI64Max});
 }
 
 TEST_F(GemmListValidate, GroupKMustBeInRange) {
-  for (int64_t v : {int64_t{-1}, k2Pow31, kI64Max}) {
-    l.k[2] = v;
-    EXPECT_TRUE(fails_with(validate(), kInvalid, "k[2]:")) << "k[2]=" << v;
-  }
-  l.k[2] = k2Pow31 - 1;
-  EXPECT_TRUE(passes(validate()));
+  expect_group_size_range(l.k, "k", {int64_t{-1}, k2Pow31, kI64Max});
 }
 
 // Sizes are checked in empty groups too.
@@ -1434,16 +1422,49 @@ ExpectedPath expected_path() {
 const moegemm_path_t kUnwritten = static_cast<moegemm_path_t>(3);
 const char* const kUnwrittenReason = "unwritten";
 
-TEST(GemmListPathApi, NullArguments) {
-  ListProblem l;
+// Neither output of a path query written (both preset to the values above).
+::testing::AssertionResult unwritten(moegemm_path_t path, const char* reason) {
+  if (path != kUnwritten) return ::testing::AssertionFailure() << "path written: " << path;
+  if (reason != kUnwrittenReason) return ::testing::AssertionFailure() << "reason written: " << reason;
+  return ::testing::AssertionSuccess();
+}
+
+// `query` (moegemm_gemm_list_path or moegemm_ragged_m_path) given NULL for
+// the problem, then for the path (`p` valid): kInvalid, the message naming
+// the argument, neither output written.
+template <class Problem>
+void expect_null_arguments_rejected(moegemm_status_t (*query)(const Problem*, moegemm_path_t*, const char**),
+                                    const Problem& p) {
   moegemm_path_t path = kUnwritten;
   const char* reason = kUnwrittenReason;
-  EXPECT_EQ(moegemm_gemm_list_path(nullptr, &path, &reason), kInvalid);
+  EXPECT_EQ(query(nullptr, &path, &reason), kInvalid);
   EXPECT_TRUE(names(moegemm_last_error(), "problem:"));
-  EXPECT_EQ(moegemm_gemm_list_path(&l.p, nullptr, &reason), kInvalid);
+  EXPECT_EQ(query(&p, nullptr, &reason), kInvalid);
   EXPECT_TRUE(names(moegemm_last_error(), "path:"));
-  EXPECT_EQ(path, kUnwritten);
-  EXPECT_EQ(reason, kUnwrittenReason);
+  EXPECT_TRUE(unwritten(path, reason));
+}
+
+// `query` on the valid problem `p`: success, no message, and the path (with
+// its reason) that `want` predicts for the uniform-K layout.
+template <class Problem>
+void expect_valid_forward_path(moegemm_status_t (*query)(const Problem*, moegemm_path_t*, const char**),
+                               const Problem& p, const ExpectedPath& want, moegemm_path_t* path,
+                               const char** reason) {
+  ASSERT_EQ(query(&p, path, reason), MOEGEMM_STATUS_SUCCESS) << moegemm_last_error();
+  EXPECT_STREQ(moegemm_last_error(), "");
+  ASSERT_NE(*reason, nullptr);
+  if (want.kernels) {
+    EXPECT_EQ(*path, kUniformK) << moegemm_path_name(*path) << ": " << *reason;
+    EXPECT_STREQ(*reason, "");
+  } else {
+    EXPECT_EQ(*path, kCublas) << moegemm_path_name(*path);
+    EXPECT_TRUE(names(*reason, want.reason));
+  }
+}
+
+TEST(GemmListPathApi, NullArguments) {
+  ListProblem l;
+  expect_null_arguments_rejected(moegemm_gemm_list_path, l.p);
 }
 
 TEST(GemmListPathApi, InvalidProblemReportsItsStatus) {
@@ -1457,8 +1478,7 @@ TEST(GemmListPathApi, InvalidProblemReportsItsStatus) {
   l.d[2] = moved(l.d[2], 2);
   EXPECT_EQ(moegemm_gemm_list_path(&l.p, &path, &reason), kMisaligned);
   EXPECT_TRUE(names(moegemm_last_error(), "d[2]:"));
-  EXPECT_EQ(path, kUnwritten);
-  EXPECT_EQ(reason, kUnwrittenReason);
+  EXPECT_TRUE(unwritten(path, reason));
 }
 
 TEST(GemmListPathApi, ValidProblem) {
@@ -1466,16 +1486,7 @@ TEST(GemmListPathApi, ValidProblem) {
   ListProblem l;
   moegemm_path_t path = kUnwritten;
   const char* reason = kUnwrittenReason;
-  ASSERT_EQ(moegemm_gemm_list_path(&l.p, &path, &reason), MOEGEMM_STATUS_SUCCESS) << moegemm_last_error();
-  EXPECT_STREQ(moegemm_last_error(), "");
-  ASSERT_NE(reason, nullptr);
-  if (want.kernels) {
-    EXPECT_EQ(path, kUniformK) << moegemm_path_name(path) << ": " << reason;
-    EXPECT_STREQ(reason, "");
-  } else {
-    EXPECT_EQ(path, kCublas) << moegemm_path_name(path);
-    EXPECT_TRUE(names(reason, want.reason));
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_valid_forward_path(moegemm_gemm_list_path, l.p, want, &path, &reason));
   // The wgrad layout.
   l.make_wgrad({50, 0, 120, 30});
   ASSERT_EQ(moegemm_gemm_list_path(&l.p, &path, &reason), MOEGEMM_STATUS_SUCCESS) << moegemm_last_error();
@@ -1488,14 +1499,7 @@ TEST(GemmListPathApi, ValidProblem) {
 
 TEST(RaggedMPathApi, NullArguments) {
   RaggedProblem r;
-  moegemm_path_t path = kUnwritten;
-  const char* reason = kUnwrittenReason;
-  EXPECT_EQ(moegemm_ragged_m_path(nullptr, &path, &reason), kInvalid);
-  EXPECT_TRUE(names(moegemm_last_error(), "problem:"));
-  EXPECT_EQ(moegemm_ragged_m_path(&r.p, nullptr, &reason), kInvalid);
-  EXPECT_TRUE(names(moegemm_last_error(), "path:"));
-  EXPECT_EQ(path, kUnwritten);
-  EXPECT_EQ(reason, kUnwrittenReason);
+  expect_null_arguments_rejected(moegemm_ragged_m_path, r.p);
 }
 
 TEST(RaggedMPathApi, InvalidProblemReportsItsStatus) {
@@ -1509,8 +1513,7 @@ TEST(RaggedMPathApi, InvalidProblemReportsItsStatus) {
   r.p.a = moved(r.p.a, 1);
   EXPECT_EQ(moegemm_ragged_m_path(&r.p, &path, &reason), kMisaligned);
   EXPECT_TRUE(names(moegemm_last_error(), "a:"));
-  EXPECT_EQ(path, kUnwritten);
-  EXPECT_EQ(reason, kUnwrittenReason);
+  EXPECT_TRUE(unwritten(path, reason));
 }
 
 TEST(RaggedMPathApi, ValidProblem) {
@@ -1518,16 +1521,7 @@ TEST(RaggedMPathApi, ValidProblem) {
   RaggedProblem r;
   moegemm_path_t path = kUnwritten;
   const char* reason = kUnwrittenReason;
-  ASSERT_EQ(moegemm_ragged_m_path(&r.p, &path, &reason), MOEGEMM_STATUS_SUCCESS) << moegemm_last_error();
-  EXPECT_STREQ(moegemm_last_error(), "");
-  ASSERT_NE(reason, nullptr);
-  if (want.kernels) {
-    EXPECT_EQ(path, kUniformK) << moegemm_path_name(path) << ": " << reason;
-    EXPECT_STREQ(reason, "");
-  } else {
-    EXPECT_EQ(path, kCublas) << moegemm_path_name(path);
-    EXPECT_TRUE(names(reason, want.reason));
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_valid_forward_path(moegemm_ragged_m_path, r.p, want, &path, &reason));
   path = kUnwritten;
   EXPECT_EQ(moegemm_ragged_m_path(&r.p, &path, nullptr), MOEGEMM_STATUS_SUCCESS) << moegemm_last_error();
   EXPECT_EQ(path, want.kernels ? kUniformK : kCublas);

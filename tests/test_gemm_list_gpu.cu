@@ -44,15 +44,7 @@ constexpr moegemm_dtype_t F32 = MOEGEMM_DTYPE_FP32, BF = MOEGEMM_DTYPE_BF16, FP 
 class ListTest : public GpuTest {
  protected:
   // Path asserted, workspace sized by the library, one run, full check.
-  void run_and_check(const ListSpec& s, moegemm_path_t want) {
-    SCOPED_TRACE(describe(s));
-    ListCall call(s, rng_);
-    ASSERT_TRUE(list_path_is(call.problem, expected_path(want)));
-    const Workspace ws = list_workspace(call.problem);
-    const Stream stream;
-    list_sync(call.problem, ws, stream.get());
-    EXPECT_TRUE(call.check());
-  }
+  void run_and_check(const ListSpec& s, moegemm_path_t want) { run_and_check_call<ListCall>(s, want, rng_); }
 };
 
 // ---------------------------------------------------------------------------
@@ -334,10 +326,8 @@ TEST_P(ListGraphTest, CapturedCallReplays) {
   ASSERT_TRUE(list_path_is(call.problem, expected_path(gc.path)));
   const Workspace ws = list_workspace(call.problem);
   const Stream stream;
-  Captured cap = capture(stream.get(), [&] { return moegemm_gemm_list(&call.problem, ws.get(), ws.bytes, stream.get()); });
-  ASSERT_EQ(cap.status, MOEGEMM_STATUS_SUCCESS) << moegemm_status_string(cap.status) << ": " << cap.message;
-  CUDA_CHECK(cap.end);
-  ASSERT_TRUE(cap.graph != nullptr);
+  Captured cap = capture_call(call.problem, ws, stream);
+  ASSERT_TRUE(captured_cleanly(cap));
   const GraphExecPtr exec = instantiate(cap.graph);
   // Capturing runs nothing.
   EXPECT_TRUE(call.d_mem.unchanged(call.d_mem.pull(), "D after capture alone"));
@@ -546,20 +536,7 @@ TEST_P(ListErrorTest, FailsAndWritesNothing) {
   ec.mutate(bad);
   if (bad.not_applicable) GTEST_SKIP() << "this path needs no workspace: nothing can be too small";
 
-  if (ec.problem_error) {
-    moegemm_path_t path = MOEGEMM_PATH_UNIFORM_K;
-    const char* reason = nullptr;
-    const moegemm_status_t pst = moegemm_gemm_list_path(&bad.p, &path, &reason);
-    EXPECT_EQ(pst, ec.status) << "moegemm_gemm_list_path: " << moegemm_status_string(pst);
-  }
-  const moegemm_status_t st = moegemm_gemm_list(&bad.p, bad.ws, bad.ws_bytes, stream.get());
-  const std::string message = moegemm_last_error();
-  EXPECT_EQ(st, ec.status) << moegemm_status_string(st) << ": " << message;
-  EXPECT_FALSE(message.empty()) << "moegemm_last_error() is empty after a failed call";
-  CUDA_CHECK(cudaGetLastError());
-  stream.sync();
-  CUDA_CHECK(cudaDeviceSynchronize());
-  EXPECT_TRUE(call.d_mem.unchanged(call.d_mem.pull(), "D (with its guards) after a failed call"));
+  expect_call_fails(bad.p, bad.ws, bad.ws_bytes, ec.problem_error, ec.status, stream, call);
   if (s.gelu) {
     EXPECT_TRUE(call.gi_mem.unchanged(call.gi_mem.pull(), "gelu_input after a failed call"));
   }

@@ -51,15 +51,7 @@ int64_t sum_of(const std::vector<int64_t>& v) {
 
 class RaggedTest : public GpuTest {
  protected:
-  void run_and_check(const RaggedSpec& s, moegemm_path_t want) {
-    SCOPED_TRACE(describe(s));
-    RaggedCall call(s, rng_);
-    ASSERT_TRUE(ragged_path_is(call.problem, expected_path(want)));
-    const Workspace ws = ragged_workspace(call.problem);
-    const Stream stream;
-    ragged_sync(call.problem, ws, stream.get());
-    EXPECT_TRUE(call.check());
-  }
+  void run_and_check(const RaggedSpec& s, moegemm_path_t want) { run_and_check_call<RaggedCall>(s, want, rng_); }
 };
 
 RaggedSpec rs(int64_t T_rows, int64_t n, int64_t k, std::vector<int64_t> sizes, moegemm_op_t op_b, moegemm_dtype_t ab,
@@ -280,7 +272,7 @@ TEST_P(RaggedCaptureTest, CublasPathWithDeviceSizesFailsInsideCapture) {
   ASSERT_TRUE(ragged_path_is(call.problem, MOEGEMM_PATH_CUBLAS));
   const Workspace ws = ragged_workspace(call.problem);
   const Stream stream;
-  Captured cap = capture(stream.get(), [&] { return moegemm_ragged_m(&call.problem, ws.get(), ws.bytes, stream.get()); });
+  Captured cap = capture_call(call.problem, ws, stream);
   EXPECT_EQ(cap.status, MOEGEMM_STATUS_INVALID_ARGUMENT) << moegemm_status_string(cap.status) << ": " << cap.message;
   EXPECT_FALSE(cap.message.empty()) << "moegemm_last_error() is empty after the failed call";
   CUDA_CHECK(cap.end);  // the library must not have invalidated the capture
@@ -310,10 +302,8 @@ TEST_F(RaggedTest, CublasPathWithHostSizesCanBeCaptured) {
   ASSERT_TRUE(ragged_path_is(call.problem, MOEGEMM_PATH_CUBLAS));
   const Workspace ws = ragged_workspace(call.problem);
   const Stream stream;
-  Captured cap = capture(stream.get(), [&] { return moegemm_ragged_m(&call.problem, ws.get(), ws.bytes, stream.get()); });
-  ASSERT_EQ(cap.status, MOEGEMM_STATUS_SUCCESS) << moegemm_status_string(cap.status) << ": " << cap.message;
-  CUDA_CHECK(cap.end);
-  ASSERT_TRUE(cap.graph != nullptr);
+  Captured cap = capture_call(call.problem, ws, stream);
+  ASSERT_TRUE(captured_cleanly(cap));
   const GraphExecPtr exec = instantiate(cap.graph);
   for (int r = 0; r < 2; ++r) {
     SCOPED_TRACE("replay " + std::to_string(r));
@@ -356,10 +346,8 @@ TEST_P(RaggedGraphTest, ReplaysReadTheCurrentDeviceSizes) {
     GTEST_SKIP() << "MOEGEMM_USE_CUTLASS=0: device sizes on the cuBLAS path cannot be captured";
   const Workspace ws = ragged_workspace(call.problem);
   const Stream stream;
-  Captured cap = capture(stream.get(), [&] { return moegemm_ragged_m(&call.problem, ws.get(), ws.bytes, stream.get()); });
-  ASSERT_EQ(cap.status, MOEGEMM_STATUS_SUCCESS) << moegemm_status_string(cap.status) << ": " << cap.message;
-  CUDA_CHECK(cap.end);
-  ASSERT_TRUE(cap.graph != nullptr);
+  Captured cap = capture_call(call.problem, ws, stream);
+  ASSERT_TRUE(captured_cleanly(cap));
   const GraphExecPtr exec = instantiate(cap.graph);
   for (size_t r = 0; r < splits.size(); ++r) {
     SCOPED_TRACE("replay " + std::to_string(r) + ", device sizes " + format_list(splits[r]));
@@ -503,20 +491,7 @@ TEST_P(RaggedErrorTest, FailsAndWritesNothing) {
   ec.mutate(bad);
   if (bad.not_applicable) GTEST_SKIP() << "this path needs no workspace: nothing can be too small";
 
-  if (ec.problem_error) {
-    moegemm_path_t path = MOEGEMM_PATH_UNIFORM_K;
-    const char* reason = nullptr;
-    const moegemm_status_t pst = moegemm_ragged_m_path(&bad.p, &path, &reason);
-    EXPECT_EQ(pst, ec.status) << "moegemm_ragged_m_path: " << moegemm_status_string(pst);
-  }
-  const moegemm_status_t st = moegemm_ragged_m(&bad.p, bad.ws, bad.ws_bytes, stream.get());
-  const std::string message = moegemm_last_error();
-  EXPECT_EQ(st, ec.status) << moegemm_status_string(st) << ": " << message;
-  EXPECT_FALSE(message.empty()) << "moegemm_last_error() is empty after a failed call";
-  CUDA_CHECK(cudaGetLastError());
-  stream.sync();
-  CUDA_CHECK(cudaDeviceSynchronize());
-  EXPECT_TRUE(call.d_mem.unchanged(call.d_mem.pull(), "D (with its guards) after a failed call"));
+  expect_call_fails(bad.p, bad.ws, bad.ws_bytes, ec.problem_error, ec.status, stream, call);
 
   ragged_sync(call.problem, ws, stream.get());
   EXPECT_TRUE(call.check()) << "the valid call after the failed one";

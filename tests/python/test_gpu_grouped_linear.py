@@ -137,7 +137,13 @@ def test_torch_compile_fullgraph(main_grad):
         lc = compiled(layers[1], xs[1], s, grad_out)
         le.backward()
         lc.backward()
-        assert_rel(lc, le, 1e-3, "loss")
+        # The loss sums terms of both signs: hold it to the rounding of each
+        # term (inductor may keep the biased BF16 output in FP32 where eager
+        # rounds it: 2^-8 relative per term), not to the sum's size.
+        with torch.no_grad():
+            terms = torch.nn.functional.gelu(layers[0](xs[0], s).float()).abs() * grad_out.abs()
+        assert (lc.double() - le.double()).abs().item() <= 2.0 ** -8 * terms.sum().item(), "loss"
+
         assert_rel(xs[1].grad, xs[0].grad, 2e-2, "dx")
         for a, b in zip(layers[1].weights, layers[0].weights):
             ga, gb = (a.main_grad, b.main_grad) if main_grad else (a.grad, b.grad)
