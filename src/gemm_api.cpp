@@ -191,6 +191,11 @@ Check ragged_m_on_cublas(const moegemm_ragged_m_problem_t& p, void* workspace, c
   const void* const* b = device_b ? b_list.data() : (p.b_ptrs != nullptr ? p.b_ptrs : nullptr);
   ListStorage storage;
   const moegemm_gemm_list_t list = ragged_m_as_list(p, sizes.data(), b, &storage);
+  // A device B list is seen only now: a NULL or misaligned entry of a group
+  // with rows is an error here, before anything is enqueued.
+  if (device_b)
+    if (Check c = validate_gemm_list(&list); !c.ok())
+      return Check{c.status, "b_ptrs (the device list, read for the cuBLAS path): " + c.message};
   const int streams = streams_of(p);
   return cublas_gemm_list(list, streams, workspace, cublas_list_workspace_size(streams), stream);
 }

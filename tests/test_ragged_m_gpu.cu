@@ -472,6 +472,19 @@ const std::vector<RaggedErrorCase>& ragged_error_cases() {
       {"d_null", INV, C, true, [](RaggedBad& b) { b.p.d = nullptr; }},
       {"a_not_element_aligned", MOEGEMM_STATUS_MISALIGNED, U, true,
        [](RaggedBad& b) { b.p.a = static_cast<const char*>(b.p.a) + 1; }},
+      // Only the cuBLAS path (k = 12) reads a device B list on the host: a
+      // NULL entry for a group with rows (group 2: 120) is refused there.
+      {"device_b_ptrs_null_entry_cublas", INV, C, false,
+       [](RaggedBad& b) {
+         const size_t one = static_cast<size_t>(64 * 12) * 2;
+         for (int i = 0; i < 3; ++i) b.ptrs.push_back(static_cast<const char*>(b.p.b) + i * one);
+         b.ptrs[2] = nullptr;
+         b.extra = DeviceBuffer(b.ptrs.size() * sizeof(void*));
+         b.extra.upload(b.ptrs.data(), b.ptrs.size() * sizeof(void*));
+         b.p.b = nullptr;
+         b.p.b_ptrs = reinterpret_cast<const void* const*>(b.extra.get());
+         b.p.b_ptrs_location = MOEGEMM_MEMORY_DEVICE;
+       }},
   };
   return c;
 }

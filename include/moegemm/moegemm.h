@@ -252,7 +252,8 @@ typedef struct moegemm_ragged_m_problem {
   const void* b;                  /* contiguous [g, n, k] (op_b T) or [g, k, n] (op_b N) ... */
   const void* const* b_ptrs;      /* ... or g pointers (exactly one of b, b_ptrs). A host list is
                                      checked; a device list cannot be: on the uniform-K path a NULL or
-                                     misaligned entry there makes its group a no-op (rows untouched). */
+                                     misaligned entry there makes its group a no-op (rows untouched);
+                                     the cuBLAS path, which copies the list, returns an error. */
   moegemm_memory_t b_ptrs_location;
   void* d;                        /* [T, n] */
   const int64_t* group_sizes;     /* g row counts m_i */
