@@ -3,6 +3,7 @@ library lookup. Needs libmoegemm.so and PyTorch (the package imports it), no GPU
 
 import ctypes
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,12 +91,12 @@ def test_header_fields_are_all_mirrored():
     for cname, cls in STRUCTS.items():
         tag = cname[:-2]  # moegemm_wgrad_problem_t -> moegemm_wgrad_problem
         body = header.split(f"typedef struct {tag} {{", 1)[1].split(f"}} {cname};", 1)[0]
+        body = re.sub(r"/\*.*?\*/", " ", body, flags=re.S)  # comments may hold ';'
         names = []
         for raw in body.split(";"):
-            decl = raw.split("*/")[-1].strip()
-            if not decl or decl.startswith("/*"):
+            decl = raw.strip()
+            if not decl:
                 continue
-            decl = decl.split("/*")[0].strip()
             # "moegemm_op_t op_a, op_b" declares two
             head, *more = [p.strip() for p in decl.split(",")]
             names.append(head.replace("*", " ").split()[-1])
