@@ -22,8 +22,10 @@ moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& s, moegemm_wgrad_co
 
 UniformKTile choose_uniform_k_tile(int64_t total_rows, int num_groups, int64_t n, UniformKTile requested) {
   if (requested != UniformKTile::kAuto) return requested;
-  const bool many_rows = num_groups > 0 && total_rows >= kUniformKCooperativeMinRows * num_groups;
-  return many_rows && n % 512 == 0 ? UniformKTile::kCooperative128x256 : UniformKTile::kPingpong128x128;
+  if (num_groups <= 0 || total_rows <= 0 || n <= 0 || n % 512 != 0) return UniformKTile::kPingpong128x128;
+  const int64_t rows_per_group = total_rows / num_groups;
+  const int64_t tiles = int64_t{num_groups} * ((rows_per_group + 127) / 128) * (n / 256);
+  return tiles >= kUniformKCooperativeMinTiles ? UniformKTile::kCooperative128x256 : UniformKTile::kPingpong128x128;
 }
 
 }  // namespace moegemm::detail

@@ -30,12 +30,15 @@ enum class UniformKTile {
   kCooperative128x256  // cooperative 128x256x64, cluster 1x2
 };
 
-// From this many rows per group on (and n a multiple of 512, so that the
-// cluster's 2 x 256 columns tile it), the cooperative 128x256 tile serves.
-// Measured (H200, issue 3's grid, docs/perf-notes.md): at 1024 rows ping-pong
-// is ahead on most shapes, from 2048 rows the two are level or cooperative
-// ahead (up to 1.25x at n = 7168, k = 512).
-constexpr int64_t kUniformKCooperativeMinRows = 2048;
+// The cooperative 128x256 tile serves when the call has at least this many of
+// its tiles (g x ceil(rows per group / 128) x n / 256, about 3 waves on 132
+// SMs) and n is a multiple of 512 (the cluster's 2 x 256 columns tile it);
+// with fewer, the 128x128 ping-pong tile keeps more SMs busy. Measured on
+// issue 3's grid (H100, docs/perf-notes.md U3): the 128x256 tile is ahead from
+// ~512 rows per group at n = 2048 and ~128 at n = 7168, behind at n = 512
+// below 2048 rows; this count puts the switch there (graph geomean vs
+// multi-stream cuBLAS 1.13x -> 1.19x, worst shape 0.70x -> 0.86x).
+constexpr int64_t kUniformKCooperativeMinTiles = 384;
 
 // AUTO resolved from the average rows per group (total_rows / num_groups) and
 // n; an explicit request (MOEGEMM_UNIFORM_K_TILE) is returned as is.

@@ -121,18 +121,27 @@ namespace moegemm_test {
 namespace {
 
 using moegemm::detail::choose_uniform_k_tile;
-using moegemm::detail::kUniformKCooperativeMinRows;
+using moegemm::detail::kUniformKCooperativeMinTiles;
 using moegemm::detail::UniformKTile;
 
-TEST(UniformKTileChoice, FewRowsPerGroupTakePingpong) {
+// Tiles of 128x256 for g groups of `rows` rows each and n columns.
+int64_t cooperative_tiles(int g, int64_t rows, int64_t n) { return g * ((rows + 127) / 128) * (n / 256); }
+
+TEST(UniformKTileChoice, FewTilesTakePingpong) {
+  // 16 groups of 64 rows, n = 2048: 128 tiles.
   EXPECT_EQ(choose_uniform_k_tile(16 * 64, 16, 2048, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
-  EXPECT_EQ(choose_uniform_k_tile(16 * (kUniformKCooperativeMinRows - 1), 16, 2048, UniformKTile::kAuto),
-            UniformKTile::kPingpong128x128);
+  // n = 512 keeps ping-pong up to 1024 rows per group with 8 groups (128 tiles).
+  EXPECT_EQ(choose_uniform_k_tile(8 * 1024, 8, 512, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+  // Just under the threshold: 8 groups x 5 row tiles x 8 column tiles = 320.
+  EXPECT_LT(cooperative_tiles(8, 5 * 128, 2048), kUniformKCooperativeMinTiles);
+  EXPECT_EQ(choose_uniform_k_tile(8 * 5 * 128, 8, 2048, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
 }
 
-TEST(UniformKTileChoice, ManyRowsPerGroupTakeCooperativeWhenNTiles) {
-  EXPECT_EQ(choose_uniform_k_tile(16 * kUniformKCooperativeMinRows, 16, 2048, UniformKTile::kAuto),
-            UniformKTile::kCooperative128x256);
+TEST(UniformKTileChoice, ManyTilesTakeCooperativeWhenNTiles) {
+  EXPECT_GE(cooperative_tiles(8, 6 * 128, 2048), kUniformKCooperativeMinTiles);
+  EXPECT_EQ(choose_uniform_k_tile(8 * 6 * 128, 8, 2048, UniformKTile::kAuto), UniformKTile::kCooperative128x256);
+  // n = 7168: 28 column tiles, so from 128 rows per group with 16 groups.
+  EXPECT_EQ(choose_uniform_k_tile(16 * 128, 16, 7168, UniformKTile::kAuto), UniformKTile::kCooperative128x256);
   EXPECT_EQ(choose_uniform_k_tile(8 * 4096, 8, 7168, UniformKTile::kAuto), UniformKTile::kCooperative128x256);
   // n not a multiple of the cluster's 2 x 256 columns: ping-pong.
   EXPECT_EQ(choose_uniform_k_tile(8 * 4096, 8, 7168 + 256, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
@@ -145,6 +154,9 @@ TEST(UniformKTileChoice, ExplicitRequestWins) {
 
 TEST(UniformKTileChoice, NoGroupsNoRows) {
   EXPECT_EQ(choose_uniform_k_tile(0, 4, 2048, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose_uniform_k_tile(1 << 20, 0, 2048, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+  // A list whose groups differ in n reports n = 0.
+  EXPECT_EQ(choose_uniform_k_tile(1 << 20, 4, 0, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
 }
 
 }  // namespace

@@ -39,6 +39,7 @@ struct PingpongTile128x128x64Cluster2x1 {
   using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
   using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
   using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
+  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
 };
 
 // Ragged M (uniform-K family): the 2 CTAs of a cluster split N and share the
@@ -49,6 +50,7 @@ struct PingpongTile128x128x64Cluster1x2 {
   using ClusterShape = cute::Shape<cute::_1, cute::_2, cute::_1>;
   using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
   using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
+  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
 };
 
 struct CooperativeTile128x256x64Cluster1x2 {
@@ -56,6 +58,7 @@ struct CooperativeTile128x256x64Cluster1x2 {
   using ClusterShape = cute::Shape<cute::_1, cute::_2, cute::_1>;
   using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
   using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
+  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
 };
 
 struct CooperativeTile256x128x64Cluster2x1 {
@@ -63,6 +66,7 @@ struct CooperativeTile256x128x64Cluster2x1 {
   using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
   using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
   using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
+  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
 };
 
 struct CooperativeTile128x256x64Cluster2x1 {
@@ -70,6 +74,14 @@ struct CooperativeTile128x256x64Cluster2x1 {
   using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
   using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
   using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
+  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
+};
+
+// `Config` with an explicit output sub-tile (rows x cols) instead of
+// CUTLASS's default (64x32 ping-pong, 128x32 cooperative).
+template <class Config, int EpiM, int EpiN>
+struct WithEpilogueTile : Config {
+  using EpilogueTile = cute::Shape<cute::Int<EpiM>, cute::Int<EpiN>>;
 };
 
 // ---------------------------------------------------------------------------
@@ -99,7 +111,7 @@ struct Sm90GroupedGemm {
   // for wgrad (docs/perf-notes.md).
   using BuiltEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
       cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, typename Config::TileShape,
-      typename Config::ClusterShape, cutlass::epilogue::collective::EpilogueTileAuto,
+      typename Config::ClusterShape, typename Config::EpilogueTile,
       ElementAccumulator, ElementAccumulator, ElementD, LayoutD*, kAlignD, ElementD, LayoutD*,
       kAlignD, typename Config::EpilogueSchedule,
       cutlass::epilogue::fusion::LinearCombination<ElementD, ElementAccumulator, ElementD,
@@ -223,6 +235,32 @@ template <class Kernel>
 dim3 cluster_dims() {
   return dim3(cute::size<0>(typename Kernel::ClusterShape{}), cute::size<1>(typename Kernel::ClusterShape{}),
               cute::size<2>(typename Kernel::ClusterShape{}));
+}
+
+// Launches grouped GEMM `G` on `stream` with its cluster shape and
+// programmatic dependent launch (it may start before the family's setup
+// kernel ends, which allows it at its start, and waits in
+// sm90_grouped_gemm_kernel). One cudaLaunchKernelEx, no per-call attribute
+// calls (CUTLASS's ClusterLauncher sets a function attribute at every launch).
+template <class G>
+cudaError_t launch_sm90_grouped_gemm(const typename G::Params& params, cudaStream_t stream) {
+  using Kernel = typename G::Kernel;
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = Kernel::get_grid_shape(params);
+  cfg.blockDim = Kernel::get_block_shape();
+  cfg.dynamicSmemBytes = Kernel::SharedStorageSize;
+  cfg.stream = stream;
+  const dim3 cluster = cluster_dims<Kernel>();
+  cudaLaunchAttribute attrs[2];
+  attrs[0].id = cudaLaunchAttributeClusterDimension;
+  attrs[0].val.clusterDim.x = cluster.x;
+  attrs[0].val.clusterDim.y = cluster.y;
+  attrs[0].val.clusterDim.z = cluster.z;
+  attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attrs[1].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attrs;
+  cfg.numAttrs = 2;
+  return cudaLaunchKernelEx(&cfg, sm90_grouped_gemm_kernel<Kernel>, params);
 }
 
 // The set-up below is shared by the kernel families; a family `F` supplies

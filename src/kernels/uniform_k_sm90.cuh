@@ -318,25 +318,7 @@ Check uk_launch_list_setup(const UkSetupCommon<G>& c, const moegemm_gemm_list_t&
 
 template <class G>
 Check uk_launch_gemm(const typename G::Params& params, cudaStream_t stream) {
-  using Kernel = typename G::Kernel;
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = Kernel::get_grid_shape(params);
-  cfg.blockDim = Kernel::get_block_shape();
-  cfg.dynamicSmemBytes = Kernel::SharedStorageSize;
-  cfg.stream = stream;
-  const dim3 cluster = cluster_dims<Kernel>();
-  cudaLaunchAttribute attrs[2];
-  attrs[0].id = cudaLaunchAttributeClusterDimension;
-  attrs[0].val.clusterDim.x = cluster.x;
-  attrs[0].val.clusterDim.y = cluster.y;
-  attrs[0].val.clusterDim.z = cluster.z;
-  // Programmatic dependent launch: may start before the setup kernel ends
-  // (which allows it at its start); waits in sm90_grouped_gemm_kernel.
-  attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attrs[1].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attrs;
-  cfg.numAttrs = 2;
-  if (cudaError_t err = cudaLaunchKernelEx(&cfg, sm90_grouped_gemm_kernel<Kernel>, params); err != cudaSuccess)
+  if (cudaError_t err = launch_sm90_grouped_gemm<G>(params, stream); err != cudaSuccess)
     return uk_launch_fail(err, "launch of the uniform-K grouped GEMM");
   return Check{};
 }
@@ -445,11 +427,23 @@ template <class Config, moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
 using UniformKGemmFor =
     UniformKGemm<Config, typename UkElement<AB>::type, typename UkElement<D>::type, OpB>;
 
+// The two tile configurations of this family for output type D. With a 16-bit
+// output, wider output sub-tiles than CUTLASS's default (64x32 ping-pong,
+// 128x32 cooperative): 16 KB per TMA store, half as many store rounds per
+// tile. Measured on issue 3's grid (H100, docs/perf-notes.md U3): up to 10%
+// faster on the shapes with large outputs, level elsewhere. FP32 output keeps
+// the default (for wgrad's FP32 output, 32 KB sub-tiles measured slower).
+template <moegemm_dtype_t D>
+using UkPingpong = std::conditional_t<D == MOEGEMM_DTYPE_FP32, PingpongTile128x128x64Cluster1x2,
+                                      WithEpilogueTile<PingpongTile128x128x64Cluster1x2, 64, 128>>;
+template <moegemm_dtype_t D>
+using UkCooperative = std::conditional_t<D == MOEGEMM_DTYPE_FP32, CooperativeTile128x256x64Cluster1x2,
+                                         WithEpilogueTile<CooperativeTile128x256x64Cluster1x2, 128, 64>>;
+
 template <moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
 size_t UniformKInstance<AB, D, OpB>::workspace_size(int num_groups, int sm_count) {
-  return std::max(
-      group_workspace_bytes<UniformKGemmFor<PingpongTile128x128x64Cluster1x2, AB, D, OpB>>(num_groups, sm_count),
-      group_workspace_bytes<UniformKGemmFor<CooperativeTile128x256x64Cluster1x2, AB, D, OpB>>(num_groups, sm_count));
+  return std::max(group_workspace_bytes<UniformKGemmFor<UkPingpong<D>, AB, D, OpB>>(num_groups, sm_count),
+                  group_workspace_bytes<UniformKGemmFor<UkCooperative<D>, AB, D, OpB>>(num_groups, sm_count));
 }
 
 template <class G>
@@ -463,9 +457,9 @@ Check UniformKInstance<AB, D, OpB>::run(const UniformKLaunch& l) {
     return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: exactly one of ragged and list must be set"};
   switch (l.tile) {
     case UniformKTile::kPingpong128x128:
-      return uk_run<UniformKGemmFor<PingpongTile128x128x64Cluster1x2, AB, D, OpB>>(l);
+      return uk_run<UniformKGemmFor<UkPingpong<D>, AB, D, OpB>>(l);
     case UniformKTile::kCooperative128x256:
-      return uk_run<UniformKGemmFor<CooperativeTile128x256x64Cluster1x2, AB, D, OpB>>(l);
+      return uk_run<UniformKGemmFor<UkCooperative<D>, AB, D, OpB>>(l);
     case UniformKTile::kAuto:
       break;  // resolved by the dispatcher
   }

@@ -31,7 +31,6 @@
 #include <cub/block/block_scan.cuh>
 #include <cute/tensor.hpp>
 
-#include "cutlass/cluster_launch.hpp"
 #include "cutlass/cutlass.h"
 #include "cutlass/util/packed_stride.hpp"
 
@@ -303,18 +302,10 @@ Check run_wgrad_gemm(const WgradLaunch& l) {
   if (!c.ok()) return c;
   if (host_total == 0) return Check{};  // every group empty: the setup kernel did it all
 
-  const dim3 grid = G::Kernel::get_grid_shape(params);
-  const dim3 block = G::Kernel::get_block_shape();
-  const dim3 cluster = cluster_dims<typename G::Kernel>();
-  void* kernel_params[] = {&params};
-  const cutlass::Status st = cutlass::ClusterLauncher::launch(
-      grid, cluster, block, G::Kernel::SharedStorageSize, l.stream,
-      reinterpret_cast<const void*>(sm90_grouped_gemm_kernel<typename G::Kernel>), kernel_params,
-      /*launch_with_pdl=*/true);
-  if (cudaError_t err = cudaGetLastError(); err != cudaSuccess)
+  if (cudaError_t err = launch_sm90_grouped_gemm<G>(params, l.stream); err != cudaSuccess) {
+    (void)cudaGetLastError();  // a failed launch leaves its error behind
     return cuda_fail(err, "launch of the wgrad grouped GEMM");
-  if (st != cutlass::Status::kSuccess)
-    return Check{MOEGEMM_STATUS_CUDA_ERROR, "cluster launch of the wgrad grouped GEMM failed"};
+  }
   return Check{};
 }
 
