@@ -449,6 +449,32 @@ TEST_F(WgradStreamTest, OneWorkspaceServesCallsWithDifferentGroupCounts) {
   }
 }
 
+// The workspace is the caller's: whatever it held before (zeros, all ones,
+// random bytes, or an earlier call's arguments) must not change the result.
+// Each pattern: a call with host sizes, then one with device sizes on the
+// same workspace.
+TEST_F(WgradStreamTest, PriorContentsOfTheWorkspaceDoNotMatter) {
+  const auto H = MOEGEMM_MEMORY_HOST, D = MOEGEMM_MEMORY_DEVICE;
+  const auto F = MOEGEMM_DTYPE_FP32, B = MOEGEMM_DTYPE_BF16;
+  const auto A = MOEGEMM_WGRAD_CONFIG_AUTO;
+  const Workspace ws = make_workspace(16);
+  const Stream stream;
+  std::vector<unsigned char> bytes(ws.bytes);
+  for (int pattern = 0; pattern < 3; ++pattern) {
+    SCOPED_TRACE("workspace pattern " + std::to_string(pattern));
+    for (size_t i = 0; i < bytes.size(); ++i)
+      bytes[i] = pattern == 0 ? 0x00 : pattern == 1 ? 0xFF : static_cast<unsigned char>(rng_() >> 24);
+    CUDA_CHECK(cudaMemcpy(ws.get(), bytes.data(), bytes.size(), cudaMemcpyHostToDevice));
+    for (const CaseSpec& s : {make_case(16, 136, 64, special(1500), 3, F, false, A, OutKind::Contiguous, H),
+                              make_case(9, 64, 136, skewed(900), 0, B, false, A, OutKind::HostList, D)}) {
+      SCOPED_TRACE(describe(s));
+      WgradCall call(s, rng_);
+      wgrad_sync(call.problem, ws, stream.get());
+      EXPECT_TRUE(call.check());
+    }
+  }
+}
+
 // Calls with separate workspaces run concurrently on two streams.
 TEST_F(WgradStreamTest, IndependentCallsOverlapOnTwoStreams) {
   WgradCall a(make_case(16, 512, 512, skewed(3000), 7, MOEGEMM_DTYPE_FP32, false, MOEGEMM_WGRAD_CONFIG_AUTO,
