@@ -168,7 +168,9 @@ moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t
  *   MOEGEMM_NUM_STREAMS=N       streams of the cuBLAS path (default 4, 1..16).
  *   MOEGEMM_UNIFORM_K_TILE=auto|pingpong|cooperative
  *                               tile of the uniform-K kernel (tuning; default auto:
- *                               cooperative 128x256 from 2048 rows per group).
+ *                               cooperative 128x256 when the call has at least
+ *                               384 such tiles and n % 512 == 0, else ping-pong
+ *                               128x128).
  */
 
 typedef enum moegemm_op {
