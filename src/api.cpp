@@ -124,8 +124,9 @@ moegemm_status_t moegemm_wgrad(const moegemm_wgrad_problem_t* problem, void* wor
 
 moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t* problem) {
   if (problem == nullptr) return MOEGEMM_WGRAD_CONFIG_AUTO;
-  const WgradShape shape{problem->num_groups, problem->m, problem->n, problem->total_tokens,
-                         problem->out_dtype};
+  const WgradShape shape{problem->num_groups, problem->m,         problem->n,
+                         problem->total_tokens, problem->out_dtype, problem->accumulate != 0,
+                         problem->out_ptrs != nullptr};
   return choose_wgrad_config(shape, problem->config);
 }
 
@@ -155,6 +156,7 @@ const char* moegemm_wgrad_config_name(moegemm_wgrad_config_t config) {
     case MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1: return "pingpong_128x128x64_c2x1";
     case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1: return "cooperative_256x128x64_c2x1";
     case MOEGEMM_WGRAD_CONFIG_COOPERATIVE_128x256x64_C2x1: return "cooperative_128x256x64_c2x1";
+    case MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1: return "onelaunch_128x128x64_c2x1";
     default: return "unknown";
   }
 }

@@ -2,8 +2,28 @@
 
 namespace moegemm::detail {
 
+bool onelaunch_serves(const WgradShape& s) {
+  return s.num_groups <= kOneLaunchMaxGroups && s.total_tokens <= kOneLaunchMaxTokens &&
+         !(s.accumulate && s.out_dtype != MOEGEMM_DTYPE_FP32);
+}
+
 moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& s, moegemm_wgrad_config_t requested) {
   if (requested != MOEGEMM_WGRAD_CONFIG_AUTO) return requested;
+  // The one-launch kernel (no setup kernel, both consumers' epilogues in
+  // flight) where the output store dominates: overwriting a contiguous D,
+  // outputs below 1536 x 2048 up to 65535 tokens in all, larger outputs up to
+  // 512 tokens per group. Measured on an H100 (docs/perf-notes.md #19): seed
+  // grid FP32 geomean 0.531 -> 0.587 eager, 0.578 -> 0.627 graph; BF16
+  // 0.43 -> 0.51 eager; behind CUTLASS's kernels by 5-60% on compute-bound
+  // calls (>= 2048 tokens per group with 32 groups, or large outputs from 1024
+  // tokens per group) and when accumulating (its L2 reduce-add), by 15% at
+  // g = 32 with 64 tokens.
+  const int64_t avg_k = s.num_groups > 0 ? s.total_tokens / s.num_groups : 0;
+  if (!s.accumulate && !s.pointer_list && onelaunch_serves(s)) {
+    const bool large = s.m * s.n >= kCooperativeMinLargeOutput;
+    if (large ? avg_k <= kOneLaunchMaxAvgK : s.total_tokens <= kOneLaunchMaxTotalTokens)
+      return MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1;
+  }
   // From the benchmark on an H100 (docs/gpu-results.md, docs/perf-notes.md):
   //  - large outputs (>= 1536 x 2048): the cooperative 128x256 tile, 3-8%
   //    faster than 256x128 there and level with or ahead of ping-pong at
@@ -11,9 +31,9 @@ moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& s, moegemm_wgrad_co
   //  - BF16 output with <= 128 tokens per group: the output store is
   //    everything; cooperative 256x128 is 5-15% faster than ping-pong (with
   //    FP32 output the two tie within a few percent, ping-pong mostly ahead).
-  //  - everything else: ping-pong 128x128, whose epilogue overlaps the other
+  //  - everything else (and when accumulating or writing through a pointer
+  //    list): ping-pong 128x128, whose epilogue overlaps the other
   //    warp group's mainloop (up to 25% faster at 512-4096 tokens).
-  const int64_t avg_k = s.num_groups > 0 ? s.total_tokens / s.num_groups : 0;
   if (s.m * s.n >= kCooperativeMinLargeOutput) return MOEGEMM_WGRAD_CONFIG_COOPERATIVE_128x256x64_C2x1;
   if (s.out_dtype == MOEGEMM_DTYPE_BF16 && avg_k <= kCooperativeMaxSmallK)
     return MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1;

@@ -14,11 +14,24 @@ struct WgradShape {
   int64_t m, n;
   int64_t total_tokens;
   moegemm_dtype_t out_dtype;
+  bool accumulate = false;
+  bool pointer_list = false;  // D given as a list of pointers (out_ptrs)
 };
 
 // Thresholds of the AUTO rule (see config_select.cpp).
 constexpr int64_t kCooperativeMaxSmallK = 128;               // tokens per group (BF16 output)
 constexpr int64_t kCooperativeMinLargeOutput = 1536 * 2048;  // m * n
+// The one-launch kernel: what it serves (its group tables live in shared
+// memory; its TMA coordinates are 32-bit) and where AUTO takes it.
+constexpr int kOneLaunchMaxGroups = 256;
+constexpr int64_t kOneLaunchMaxTokens = 2147483647;
+constexpr int64_t kOneLaunchMaxTotalTokens = 65535;  // outputs below kCooperativeMinLargeOutput
+constexpr int64_t kOneLaunchMaxAvgK = 512;           // large outputs, tokens per group
+
+// Whether the one-launch kernel can serve the call: BF16 accumulation is left
+// to the CUTLASS kernels, whose epilogue rounds once (its L2 reduce-add would
+// round the product to BF16 first).
+bool onelaunch_serves(const WgradShape& shape);
 
 // AUTO resolved to a concrete configuration; an explicit request is returned as is.
 moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& shape, moegemm_wgrad_config_t requested);

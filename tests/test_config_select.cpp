@@ -18,6 +18,7 @@ constexpr auto kAuto = MOEGEMM_WGRAD_CONFIG_AUTO;
 constexpr auto kPingpong = MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1;
 constexpr auto kCooperative = MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1;
 constexpr auto kCooperative128x256 = MOEGEMM_WGRAD_CONFIG_COOPERATIVE_128x256x64_C2x1;
+constexpr auto kOneLaunch = MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1;
 const moegemm_dtype_t kDtypes[] = {MOEGEMM_DTYPE_FP32, MOEGEMM_DTYPE_BF16};
 
 bool is_concrete(moegemm_wgrad_config_t c) { return c > kAuto && c < MOEGEMM_WGRAD_CONFIG_COUNT_; }
@@ -44,14 +45,20 @@ TEST(ConfigSelect, AutoResolvesToAConcreteConfig) {
 
 TEST(ConfigSelect, ExplicitRequestIsReturnedAsIs) {
   for (const WgradShape& s : shapes())
-    for (moegemm_wgrad_config_t want : {kPingpong, kCooperative, kCooperative128x256})
+    for (moegemm_wgrad_config_t want : {kPingpong, kCooperative, kCooperative128x256, kOneLaunch})
       EXPECT_EQ(choose_wgrad_config(s, want), want)
           << "g=" << s.num_groups << " m=" << s.m << " n=" << s.n << " T=" << s.total_tokens;
 }
 
-// Large outputs (>= 1536*2048 elements): cooperative 128x256 at any K and
-// output type. Otherwise BF16 output with <= 128 tokens per group:
+// Where the one-launch kernel does not serve (here: accumulating), the CUTLASS
+// kernels: large outputs (>= 1536*2048 elements): cooperative 128x256 at any K
+// and output type. Otherwise BF16 output with <= 128 tokens per group:
 // cooperative 256x128. Ping-pong for everything else.
+WgradShape accumulating(WgradShape s) {
+  s.accumulate = true;
+  return s;
+}
+
 TEST(ConfigSelect, SmallAndLargeShapeRules) {
   using moegemm::detail::kCooperativeMaxSmallK;
   using moegemm::detail::kCooperativeMinLargeOutput;
@@ -61,20 +68,58 @@ TEST(ConfigSelect, SmallAndLargeShapeRules) {
     const int64_t small_t = kCooperativeMaxSmallK * g;
     for (moegemm_dtype_t dt : {F, B}) {
       for (int64_t per_group : {int64_t{1}, int64_t{256}, int64_t{4096}, int64_t{65536}}) {
-        EXPECT_EQ(choose_wgrad_config({g, 1536, 2048, per_group * g, dt}, kAuto), kCooperative128x256) << "g=" << g;
-        EXPECT_EQ(choose_wgrad_config({g, 7168, 4096, per_group * g, dt}, kAuto), kCooperative128x256) << "g=" << g;
+        EXPECT_EQ(choose_wgrad_config(accumulating({g, 1536, 2048, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
+        EXPECT_EQ(choose_wgrad_config(accumulating({g, 7168, 4096, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
       }
       // One row of 8 short of a large output, many tokens: ping-pong.
-      EXPECT_EQ(choose_wgrad_config({g, 1536, 2040, 4096 * int64_t{g}, dt}, kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(accumulating({g, 1536, 2040, 4096 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
       // The seed grid's outputs (512 x 2048) above the small-K threshold: ping-pong.
-      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, small_t + g, dt}, kAuto), kPingpong) << "g=" << g;
-      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 65536 * int64_t{g}, dt}, kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, small_t + g, dt}), kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, 65536 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
     }
     // Few tokens: cooperative 256x128 for BF16 up to and including the threshold; FP32 stays ping-pong.
-    EXPECT_EQ(choose_wgrad_config({g, 512, 2048, small_t, B}, kAuto), kCooperative) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config({g, 512, 2048, small_t, F}, kAuto), kPingpong) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config({g, 8, 8, 1, B}, kAuto), kCooperative) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, small_t, B}), kAuto), kCooperative) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, small_t, F}), kAuto), kPingpong) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(accumulating({g, 8, 8, 1, B}), kAuto), kCooperative) << "g=" << g;
   }
+}
+
+// Overwriting a contiguous D with at most kOneLaunchMaxGroups groups: the
+// one-launch kernel for outputs below 1536*2048 up to 65535 tokens in all, and
+// for larger outputs up to 512 tokens per group.
+TEST(ConfigSelect, OneLaunchRule) {
+  using moegemm::detail::kOneLaunchMaxAvgK;
+  using moegemm::detail::kOneLaunchMaxGroups;
+  using moegemm::detail::kOneLaunchMaxTotalTokens;
+  using moegemm::detail::onelaunch_serves;
+  const auto F = MOEGEMM_DTYPE_FP32, B = MOEGEMM_DTYPE_BF16;
+  for (moegemm_dtype_t dt : {F, B}) {
+    for (int g : {1, 4, 32, kOneLaunchMaxGroups}) {
+      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 0, dt}, kAuto), kOneLaunch) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 64 * int64_t{g}, dt}, kAuto), kOneLaunch) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config({g, 136, 8, kOneLaunchMaxTotalTokens, dt}, kAuto), kOneLaunch) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, kOneLaunchMaxTotalTokens + 1, dt}, kAuto), kPingpong) << "g=" << g;
+      // Large outputs: up to kOneLaunchMaxAvgK tokens per group.
+      EXPECT_EQ(choose_wgrad_config({g, 2048, 7168, kOneLaunchMaxAvgK * g, dt}, kAuto), kOneLaunch) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config({g, 2048, 7168, (kOneLaunchMaxAvgK + 1) * g, dt}, kAuto), kCooperative128x256)
+          << "g=" << g;
+    }
+    // Too many groups for its tables, a pointer list, accumulation: the CUTLASS kernels.
+    EXPECT_EQ(choose_wgrad_config({kOneLaunchMaxGroups + 1, 512, 2048, 64, dt}, kAuto),
+              dt == F ? kPingpong : kCooperative);
+    WgradShape list{8, 512, 2048, 8 * 256, dt};
+    list.pointer_list = true;
+    EXPECT_EQ(choose_wgrad_config(list, kAuto), kPingpong);
+    EXPECT_EQ(choose_wgrad_config(accumulating({8, 512, 2048, 8 * 256, dt}), kAuto), kPingpong);
+  }
+  // What it can serve at all (an explicit request beyond it is served by the
+  // ping-pong kernel).
+  EXPECT_TRUE(onelaunch_serves({kOneLaunchMaxGroups, 8, 8, 1, F}));
+  EXPECT_FALSE(onelaunch_serves({kOneLaunchMaxGroups + 1, 8, 8, 1, F}));
+  EXPECT_FALSE(onelaunch_serves({4, 8, 8, int64_t{1} << 31, F}));
+  EXPECT_TRUE(onelaunch_serves(accumulating({4, 8, 8, 1, F})));
+  EXPECT_FALSE(onelaunch_serves(accumulating({4, 8, 8, 1, B})));
+  EXPECT_TRUE(onelaunch_serves({4, 8, 8, 1, B}));
 }
 
 TEST(ConfigSelect, NoGroupsOrNoTokensDoNotDivideByZero) {
@@ -92,6 +137,9 @@ TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
     p.total_tokens = s.total_tokens;
     p.out_dtype = s.out_dtype;
     EXPECT_EQ(moegemm_wgrad_choose_config(&p), choose_wgrad_config(s, kAuto));
+    p.accumulate = 1;
+    EXPECT_EQ(moegemm_wgrad_choose_config(&p), choose_wgrad_config(accumulating(s), kAuto));
+    p.accumulate = 0;
     for (moegemm_wgrad_config_t want : {kPingpong, kCooperative}) {
       p.config = want;
       EXPECT_EQ(moegemm_wgrad_choose_config(&p), want);
@@ -105,6 +153,12 @@ TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative128x256);
   p.m = 512;
   p.n = 2048;
+  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kOneLaunch);
+  void* list[4] = {};
+  p.out_ptrs = list;  // a pointer list: the CUTLASS kernels
+  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
+  p.out_ptrs = nullptr;
+  p.accumulate = 1;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
   p.out_dtype = MOEGEMM_DTYPE_BF16;
   p.total_tokens = 4 * 128;

@@ -77,7 +77,10 @@ typedef enum moegemm_wgrad_config {
   MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1 = 1,
   MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1 = 2,
   MOEGEMM_WGRAD_CONFIG_COOPERATIVE_128x256x64_C2x1 = 3,
-  MOEGEMM_WGRAD_CONFIG_COUNT_ = 4
+  /* One launch, no setup kernel: each CTA derives the group offsets from the
+   * split sizes itself (ping-pong-style 128x128x64 tiles, cluster 2x1). */
+  MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1 = 4,
+  MOEGEMM_WGRAD_CONFIG_COUNT_ = 5
 } moegemm_wgrad_config_t;
 
 typedef struct moegemm_wgrad_problem {

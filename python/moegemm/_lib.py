@@ -80,6 +80,7 @@ class WgradConfig:
     PINGPONG_128x128x64_C2x1 = 1
     COOPERATIVE_256x128x64_C2x1 = 2
     COOPERATIVE_128x256x64_C2x1 = 3
+    ONELAUNCH_128x128x64_C2x1 = 4
 
 
 _enum = ctypes.c_int
