@@ -70,7 +70,9 @@ typedef enum moegemm_memory {
   MOEGEMM_MEMORY_DEVICE = 1
 } moegemm_memory_t;
 
-/* Tile configuration of the wgrad kernel. AUTO picks one from the shape;
+/* Tile configuration of the wgrad kernel. AUTO picks one from the shape
+ * (the one-launch kernel when a contiguous D is overwritten, with at most
+ * 256 groups, and the output store dominates; the CUTLASS kernels otherwise);
  * the others exist for benchmarking and tuning. */
 typedef enum moegemm_wgrad_config {
   MOEGEMM_WGRAD_CONFIG_AUTO = 0,
@@ -78,7 +80,9 @@ typedef enum moegemm_wgrad_config {
   MOEGEMM_WGRAD_CONFIG_COOPERATIVE_256x128x64_C2x1 = 2,
   MOEGEMM_WGRAD_CONFIG_COOPERATIVE_128x256x64_C2x1 = 3,
   /* One launch, no setup kernel: each CTA derives the group offsets from the
-   * split sizes itself (ping-pong-style 128x128x64 tiles, cluster 2x1). */
+   * split sizes itself (ping-pong-style 128x128x64 tiles, cluster 2x1). For
+   * more than 256 groups, 2^31 or more tokens, or BF16 accumulation the
+   * ping-pong kernel serves a request for it. */
   MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1 = 4,
   MOEGEMM_WGRAD_CONFIG_COUNT_ = 5
 } moegemm_wgrad_config_t;
