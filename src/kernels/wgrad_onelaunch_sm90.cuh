@@ -30,7 +30,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
 #include <mutex>
 #include <vector>
 
@@ -100,11 +99,6 @@ struct alignas(1024) SharedStorage {
   int scheduled_groups;
 };
 
-// Experiment switches (MOEGEMM_ONELAUNCH_TUNE bits; timing only where noted).
-constexpr int kTuneSerialEpilogues = 1;  // one consumer's epilogue at a time (CUTLASS ping-pong)
-constexpr int kTuneOneStoreInFlight = 2; // wait for each slice's store before the next
-constexpr int kTuneNoStore = 4;          // skip the output stores (timing only: wrong results)
-
 struct alignas(64) Params {
   CUtensorMap tma_dy;   // dY [T][m], box 64 x 64
   CUtensorMap tma_x;    // X [T][n], box 64 x 64
@@ -116,7 +110,6 @@ struct alignas(64) Params {
   int n_tiles;
   bool accumulate;
   bool pointer_list;
-  int tune;
   const int64_t* device_sizes;    // nullptr: host_sizes
   void* const* device_out_ptrs;   // device pointer list, or nullptr
   int32_t host_sizes[kMaxGroups];  // first g entries
@@ -292,12 +285,7 @@ __device__ void store_tile(const Params& p, SharedStorage& s, int consumer, int 
     for (int slice = 0; slice < kColSlices; ++slice) {
       char* buf = s.epi[consumer][slice_count & 1];
       // The store that last read this buffer (two slices ago) must be done with it.
-      if (t == 0) {
-        if (p.tune & kTuneOneStoreInFlight)
-          cute::tma_store_wait<0>();
-        else
-          cute::tma_store_wait<1>();
-      }
+      if (t == 0) cute::tma_store_wait<1>();
       cutlass::arch::NamedBarrier::sync(128, barrier_id);
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
@@ -318,7 +306,7 @@ __device__ void store_tile(const Params& p, SharedStorage& s, int consumer, int 
       }
       cutlass::arch::fence_view_async_shared();  // generic writes -> TMA reads
       cutlass::arch::NamedBarrier::sync(128, barrier_id);
-      if (t == 0 && !(p.tune & kTuneNoStore)) {
+      if (t == 0) {
         const int col0 = n0 + slice * kSliceCols, row0 = m0 + 64 * mm;
         if (p.accumulate)
           cute::SM90_TMA_REDUCE_ADD_3D::copy(&p.tma_out, buf, col0, row0, w.group);
@@ -399,12 +387,8 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
       pipeline.consumer_release(previous);
       warpgroup_fence_operand(acc);
     }
-    if (p.tune & kTuneSerialEpilogues) {
-      if (local > 0) cutlass::arch::NamedBarrier::sync(256, 5 + (1 - consumer));
-    }
     // Accumulating, a group emptied by clamping has nothing to add.
     if (!(p.accumulate && blocks == 0)) store_tile<ElementD>(p, s, consumer, t, w, acc, blocks == 0, slice_count);
-    if ((p.tune & kTuneSerialEpilogues) && has_next) cutlass::arch::NamedBarrier::arrive(256, 5 + consumer);
   }
   // Shared memory must outlive the reads of the last stores.
   if (t == 0) cute::tma_store_wait<0>();
@@ -601,11 +585,6 @@ Check run(const WgradLaunch& l) {
   prm.n_tiles = static_cast<int>((p.n + kTileN - 1) / kTileN);
   prm.accumulate = p.accumulate != 0;
   prm.pointer_list = p.out_ptrs != nullptr;
-  static const int tune = [] {
-    const char* v = std::getenv("MOEGEMM_ONELAUNCH_TUNE");
-    return v != nullptr ? std::atoi(v) : 0;
-  }();
-  prm.tune = tune;
   prm.device_sizes = host_sizes ? nullptr : p.group_sizes;
   prm.device_out_ptrs = (prm.pointer_list && p.out_ptrs_location == MOEGEMM_MEMORY_DEVICE) ? p.out_ptrs : nullptr;
   if (host_sizes)
