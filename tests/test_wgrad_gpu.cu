@@ -475,6 +475,26 @@ TEST_F(WgradStreamTest, PriorContentsOfTheWorkspaceDoNotMatter) {
   }
 }
 
+// The one-launch kernel keeps its group tables in shared memory, for up to
+// 256 groups; a request for it with more is served by the ping-pong kernel.
+// Both sides of that boundary, with host and device split sizes, overwriting
+// and accumulating (m = 64: the cluster's second CTA has no rows of its own).
+TEST_F(WgradStreamTest, OneLaunchServesUpToItsGroupTableSize) {
+  const auto O = MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1;
+  const Workspace ws = make_workspace(257);
+  const Stream stream;
+  for (int g : {256, 257})
+    for (moegemm_memory_t loc : {MOEGEMM_MEMORY_HOST, MOEGEMM_MEMORY_DEVICE})
+      for (bool acc : {false, true}) {
+        const CaseSpec s =
+            make_case(g, 64, 136, skewed(20 * int64_t{g}), 5, MOEGEMM_DTYPE_FP32, acc, O, OutKind::Contiguous, loc);
+        SCOPED_TRACE(describe(s));
+        WgradCall call(s, rng_);
+        wgrad_sync(call.problem, ws, stream.get());
+        EXPECT_TRUE(call.check());
+      }
+}
+
 // Calls with separate workspaces run concurrently on two streams.
 TEST_F(WgradStreamTest, IndependentCallsOverlapOnTwoStreams) {
   WgradCall a(make_case(16, 512, 512, skewed(3000), 7, MOEGEMM_DTYPE_FP32, false, MOEGEMM_WGRAD_CONFIG_AUTO,
