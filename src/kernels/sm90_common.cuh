@@ -237,6 +237,31 @@ dim3 cluster_dims() {
               cute::size<2>(typename Kernel::ClusterShape{}));
 }
 
+// A launch configuration with a cluster shape and, for a GEMM launch,
+// programmatic dependent launch (the kernel may start before the previous one
+// in the stream ends; it waits in grid_dependency_wait). Not copyable: `cfg`
+// points at `attrs`.
+struct Sm90LaunchConfig {
+  cudaLaunchConfig_t cfg{};
+  cudaLaunchAttribute attrs[2]{};
+  Sm90LaunchConfig(dim3 grid, dim3 block, size_t smem_bytes, dim3 cluster, cudaStream_t stream, bool pdl) {
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem_bytes;
+    cfg.stream = stream;
+    attrs[0].id = cudaLaunchAttributeClusterDimension;
+    attrs[0].val.clusterDim.x = cluster.x;
+    attrs[0].val.clusterDim.y = cluster.y;
+    attrs[0].val.clusterDim.z = cluster.z;
+    attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attrs[1].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attrs;
+    cfg.numAttrs = pdl ? 2 : 1;
+  }
+  Sm90LaunchConfig(const Sm90LaunchConfig&) = delete;
+  Sm90LaunchConfig& operator=(const Sm90LaunchConfig&) = delete;
+};
+
 // Launches grouped GEMM `G` on `stream` with its cluster shape and
 // programmatic dependent launch (it may start before the family's setup
 // kernel ends, which allows it at its start, and waits in
@@ -245,22 +270,9 @@ dim3 cluster_dims() {
 template <class G>
 cudaError_t launch_sm90_grouped_gemm(const typename G::Params& params, cudaStream_t stream) {
   using Kernel = typename G::Kernel;
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = Kernel::get_grid_shape(params);
-  cfg.blockDim = Kernel::get_block_shape();
-  cfg.dynamicSmemBytes = Kernel::SharedStorageSize;
-  cfg.stream = stream;
-  const dim3 cluster = cluster_dims<Kernel>();
-  cudaLaunchAttribute attrs[2];
-  attrs[0].id = cudaLaunchAttributeClusterDimension;
-  attrs[0].val.clusterDim.x = cluster.x;
-  attrs[0].val.clusterDim.y = cluster.y;
-  attrs[0].val.clusterDim.z = cluster.z;
-  attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attrs[1].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attrs;
-  cfg.numAttrs = 2;
-  return cudaLaunchKernelEx(&cfg, sm90_grouped_gemm_kernel<Kernel>, params);
+  const Sm90LaunchConfig launch(Kernel::get_grid_shape(params), Kernel::get_block_shape(), Kernel::SharedStorageSize,
+                                cluster_dims<Kernel>(), stream, /*pdl=*/true);
+  return cudaLaunchKernelEx(&launch.cfg, sm90_grouped_gemm_kernel<Kernel>, params);
 }
 
 // The set-up below is shared by the kernel families; a family `F` supplies

@@ -521,7 +521,7 @@ static_assert(kDynamicSmemBytes <= 227 * 1024, "SM90 allows 227 KB of shared mem
 // One-time per (kernel, device): shared-memory opt-in and the number of
 // clusters that fit at once (the persistent grid).
 template <class ElementD>
-Check kernel_clusters(int device, int* clusters) {
+Check kernel_clusters(int device, int sm_count, int* clusters) {
   static std::mutex mu;
   static std::vector<int> cached;
   std::lock_guard<std::mutex> lock(mu);
@@ -531,19 +531,10 @@ Check kernel_clusters(int device, int* clusters) {
                                            cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            static_cast<int>(kDynamicSmemBytes));
     if (err != cudaSuccess) return cuda_fail(err, "cudaFuncSetAttribute(one-launch wgrad kernel)");
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = dim3(kClusterM * 132);
-    cfg.blockDim = dim3(kThreads);
-    cfg.dynamicSmemBytes = kDynamicSmemBytes;
-    cudaLaunchAttribute attr;
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = kClusterM;
-    attr.val.clusterDim.y = 1;
-    attr.val.clusterDim.z = 1;
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
+    const Sm90LaunchConfig query(dim3(kClusterM * sm_count), dim3(kThreads), kDynamicSmemBytes, dim3(kClusterM, 1, 1),
+                                 nullptr, /*pdl=*/false);
     int n = 0;
-    err = cudaOccupancyMaxActiveClusters(&n, wgrad_onelaunch_kernel<ElementD>, &cfg);
+    err = cudaOccupancyMaxActiveClusters(&n, wgrad_onelaunch_kernel<ElementD>, &query.cfg);
     if (err != cudaSuccess || n <= 0) {
       (void)cudaGetLastError();
       return cuda_fail(err == cudaSuccess ? cudaErrorInvalidConfiguration : err,
@@ -599,27 +590,15 @@ Check run(const WgradLaunch& l) {
     return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "cuTensorMapEncodeTiled rejected the output descriptor"};
 
   int max_clusters = 0;
-  if (Check c = kernel_clusters<ElementD>(l.device, &max_clusters); !c.ok()) return c;
+  if (Check c = kernel_clusters<ElementD>(l.device, l.sm_count, &max_clusters); !c.ok()) return c;
   // Work units (cluster tiles); with device split sizes, the most there can be.
   const int64_t groups = host_sizes ? (p.accumulate != 0 ? host_nonempty : g) : g;
   const int64_t units = groups * (prm.m_tiles / kClusterM) * prm.n_tiles;
   const int clusters = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(units, max_clusters)));
 
-  cudaLaunchConfig_t cfg{};
-  cfg.gridDim = dim3(kClusterM * clusters);
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = kDynamicSmemBytes;
-  cfg.stream = l.stream;
-  cudaLaunchAttribute attrs[2];
-  attrs[0].id = cudaLaunchAttributeClusterDimension;
-  attrs[0].val.clusterDim.x = kClusterM;
-  attrs[0].val.clusterDim.y = 1;
-  attrs[0].val.clusterDim.z = 1;
-  attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attrs[1].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attrs;
-  cfg.numAttrs = 2;
-  if (cudaError_t err = cudaLaunchKernelEx(&cfg, wgrad_onelaunch_kernel<ElementD>, prm); err != cudaSuccess) {
+  const Sm90LaunchConfig launch(dim3(kClusterM * clusters), dim3(kThreads), kDynamicSmemBytes, dim3(kClusterM, 1, 1),
+                                l.stream, /*pdl=*/true);
+  if (cudaError_t err = cudaLaunchKernelEx(&launch.cfg, wgrad_onelaunch_kernel<ElementD>, prm); err != cudaSuccess) {
     (void)cudaGetLastError();
     return cuda_fail(err, "launch of the one-launch wgrad kernel");
   }
