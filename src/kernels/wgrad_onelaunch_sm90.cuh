@@ -36,7 +36,6 @@
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 
-#include <cub/block/block_radix_sort.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cute/arch/copy_sm90_desc.hpp>
 #include <cute/arch/copy_sm90_tma.hpp>
@@ -68,8 +67,10 @@ constexpr int kStageTxBytes = 2 * kOperandStageBytes;
 constexpr int kSliceRows = 64;
 constexpr int kSliceRowBytes = 128;
 constexpr int kEpiBufferBytes = kSliceRows * kSliceRowBytes;
-constexpr int kSortMinAvgTokens = 256;  // as the CUTLASS family (perf-notes #2)
-constexpr int kSortKeyBits = 8;
+// Above this many tokens per group on average, the groups are scheduled by
+// decreasing k (serpentine over the clusters, ClusterWork): 5-14% faster at
+// 256 tokens per group on an H100, within noise at 64-128 (perf-notes #22).
+constexpr int kSortMinAvgTokens = 128;
 constexpr uint64_t kCacheHintNormal = 0x1000000000000000ull;  // TMA::CacheHintSm90::EVICT_NORMAL
 
 using Pipeline = cutlass::PipelineTmaAsync<kStages>;
@@ -97,9 +98,10 @@ struct alignas(1024) SharedStorage {
   int16_t order[kMaxGroups];        // work slot -> group
   Pipeline::SharedStorage pipeline;
   int scheduled_groups;
+  bool by_size;  // order sorted by decreasing k
 };
 
-struct alignas(64) Params {
+struct Params {
   CUtensorMap tma_dy;   // dY [T][m], box 64 x 64
   CUtensorMap tma_x;    // X [T][n], box 64 x 64
   CUtensorMap tma_out;  // contiguous D [g][m][n], box (128 bytes) x 128 x 1; unused for pointer lists
@@ -123,18 +125,16 @@ struct alignas(64) Params {
 // All threads; ends with a barrier. One block-wide scan gives both the row
 // offsets and the non-empty count (packed: sum of k above, count below):
 // non-empty groups take the first slots in index order, empty ones follow.
-// When the groups are large enough for it to matter (perf-notes #2) the slots
-// are instead sorted by decreasing k, so that the heaviest tiles start first.
+// When the groups are large enough for it to matter (kSortMinAvgTokens) the
+// slots are instead sorted by decreasing k, so that the heaviest tiles start
+// first and ClusterWork can balance the clusters' loads.
 constexpr int kCountBits = 11;  // > log2(kMaxGroups)
 static_assert((1 << kCountBits) > kMaxGroups);
 
 inline __device__ void prepare_groups(const Params& p, SharedStorage& s) {
   using Scan = cub::BlockScan<int64_t, kThreads>;
-  using Sort = cub::BlockRadixSort<uint32_t, kThreads, kGroupsPerThread, int32_t>;
-  static_assert(sizeof(typename Scan::TempStorage) <= sizeof(s.epi) &&
-                sizeof(typename Sort::TempStorage) <= sizeof(s.epi));
+  static_assert(sizeof(typename Scan::TempStorage) <= sizeof(s.epi));
   auto& scan_temp = *reinterpret_cast<typename Scan::TempStorage*>(&s.epi[0][0][0]);
-  auto& sort_temp = *reinterpret_cast<typename Sort::TempStorage*>(&s.epi[0][0][0]);
   const int tid = static_cast<int>(threadIdx.x);
   const int64_t T = p.total_tokens;
   constexpr int64_t kCountMask = (int64_t{1} << kCountBits) - 1;
@@ -150,16 +150,11 @@ inline __device__ void prepare_groups(const Params& p, SharedStorage& s) {
   Scan(scan_temp).InclusiveSum(packed, inclusive, total);
   const int nonempty_total = static_cast<int>(total & kCountMask);
   const bool by_size = p.g > 1 && T > int64_t{kSortMinAvgTokens} * p.g;
-  const int shift = max(0, 32 - __clz(static_cast<uint32_t>(T)) - kSortKeyBits);
-  uint32_t keys[kGroupsPerThread];
-  int32_t groups[kGroupsPerThread];
   for (int j = 0; j < kGroupsPerThread; ++j) {
     const int i = tid * kGroupsPerThread + j;
     const int64_t k = packed[j] >> kCountBits;
     const int64_t start = min((inclusive[j] >> kCountBits) - k, T);
     const int kc = static_cast<int>(min(inclusive[j] >> kCountBits, T) - start);
-    keys[j] = kc == 0 ? 0u : min(static_cast<uint32_t>(kc) >> shift, (1u << kSortKeyBits) - 2) + 1;
-    groups[j] = i;
     if (i < p.g) {
       s.group_k[i] = kc;
       s.group_start[i] = static_cast<int32_t>(start);
@@ -171,13 +166,25 @@ inline __device__ void prepare_groups(const Params& p, SharedStorage& s) {
       }
     }
   }
-  if (tid == 0) s.scheduled_groups = nonempty_total;
+  if (tid == 0) {
+    s.scheduled_groups = nonempty_total;
+    s.by_size = by_size;
+  }
   if (by_size) {
-    __syncthreads();  // the scan's scratch becomes the sort's
-    Sort(sort_temp).SortDescending(keys, groups, 0, kSortKeyBits);
+    // Slot of a group: its rank by decreasing k, ties in index order (empty
+    // groups last). Counting over at most 256 broadcast reads is cheaper here
+    // than a block radix sort (several passes and barriers).
+    __syncthreads();
     for (int j = 0; j < kGroupsPerThread; ++j) {
-      const int slot = tid * kGroupsPerThread + j;
-      if (slot < p.g) s.order[slot] = static_cast<int16_t>(groups[j]);
+      const int i = tid * kGroupsPerThread + j;
+      if (i >= p.g) continue;
+      const int ki = s.group_k[i];
+      int rank = 0;
+      for (int q = 0; q < p.g; ++q) {
+        const int kq = s.group_k[q];
+        rank += (kq > ki || (kq == ki && q < i)) ? 1 : 0;
+      }
+      s.order[rank] = static_cast<int16_t>(i);
     }
   }
   __syncthreads();
@@ -205,6 +212,23 @@ __device__ __forceinline__ WorkTile work_tile(const Params& p, const SharedStora
 }
 
 __device__ __forceinline__ int k_blocks(int k) { return (k + kTileK - 1) / kTileK; }
+
+// The work units of one cluster, static and the same in every CTA: unit
+// r * clusters + c in round r, or, when the units are sorted by decreasing k,
+// in serpentine order (odd rounds reversed), so that the cluster with the
+// heaviest unit of a round gets the lightest of the next.
+struct ClusterWork {
+  int cluster, clusters, total;
+  bool serpentine;
+  __device__ ClusterWork(const SharedStorage& s, int total_units)
+      : cluster(static_cast<int>(blockIdx.x) / kClusterM),
+        clusters(static_cast<int>(gridDim.x) / kClusterM),
+        total(total_units),
+        serpentine(s.by_size) {}
+  __device__ int rounds() const { return (total + clusters - 1) / clusters; }
+  // Unit of round r; >= total when this cluster has none in it (last round).
+  __device__ int unit(int r) const { return r * clusters + ((serpentine && (r & 1)) ? clusters - 1 - cluster : cluster); }
+};
 
 // Rows [valid, 64) of both operand tiles of a stage hold the next group's
 // rows: zero them (16-byte stores; a k row of a 64-wide half is one 128-byte
@@ -341,18 +365,20 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
   // past its last wait, so the MMAs of the two may overlap; epilogues overlap
   // freely.
   const int other_done = 3 + (1 - consumer), this_done = 3 + consumer;
-  const int cluster = static_cast<int>(blockIdx.x) / kClusterM;
-  const int clusters = static_cast<int>(gridDim.x) / kClusterM;
-  int local = 0;
-  for (int unit = cluster; unit < total_units; unit += clusters, ++local) {
+  const ClusterWork work(s, total_units);
+  int local = 0;  // index of the unit among this CTA's
+  for (int r = 0; r < work.rounds(); ++r) {
+    const int unit = work.unit(r);
+    if (unit >= total_units) continue;
     const WorkTile w = work_tile(p, s, unit, cta_rank);
     const int blocks = k_blocks(w.k);
-    if ((local & 1) != consumer) {  // the other consumer's tile: skip its stages
+    const int index = local++;
+    if ((index & 1) != consumer) {  // the other consumer's tile: skip its stages
       state.advance(blocks);
       continue;
     }
-    const bool has_next = unit + clusters < total_units;
-    if (local > 0) cutlass::arch::NamedBarrier::sync(256, other_done);
+    const bool has_next = work.unit(r + 1) < total_units;
+    if (index > 0) cutlass::arch::NamedBarrier::sync(256, other_done);
     if (blocks == 0) {
       if (has_next) cutlass::arch::NamedBarrier::arrive(256, this_done);
     } else {
@@ -396,9 +422,10 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
 
 inline __device__ void produce(const Params& p, SharedStorage& s, Pipeline& pipeline, int cta_rank, int total_units) {
   auto state = cutlass::make_producer_start_state<Pipeline>();
-  const int cluster = static_cast<int>(blockIdx.x) / kClusterM;
-  const int clusters = static_cast<int>(gridDim.x) / kClusterM;
-  for (int unit = cluster; unit < total_units; unit += clusters) {
+  const ClusterWork work(s, total_units);
+  for (int r = 0; r < work.rounds(); ++r) {
+    const int unit = work.unit(r);
+    if (unit >= total_units) continue;
     const WorkTile w = work_tile(p, s, unit, cta_rank);
     const int blocks = k_blocks(w.k);
     const int m0 = w.m_tile * kTileM, n0 = w.n_tile * kTileN;
