@@ -10,19 +10,19 @@ bool onelaunch_serves(const WgradShape& s) {
 moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& s, moegemm_wgrad_config_t requested) {
   if (requested != MOEGEMM_WGRAD_CONFIG_AUTO) return requested;
   // The one-launch kernel (no setup kernel, both consumers' epilogues in
-  // flight) where the output store dominates: overwriting a contiguous D,
-  // outputs below 1536 x 2048 up to 65535 tokens in all, larger outputs up to
-  // 512 tokens per group. Measured on an H100 (docs/perf-notes.md #19): seed
-  // grid FP32 geomean 0.531 -> 0.587 eager, 0.578 -> 0.627 graph; BF16
-  // 0.43 -> 0.51 eager; behind CUTLASS's kernels by 5-60% on compute-bound
-  // calls (>= 2048 tokens per group with 32 groups, or large outputs from 1024
-  // tokens per group) and when accumulating (its L2 reduce-add), by 15% at
-  // g = 32 with 64 tokens.
+  // flight, clusters balanced by k) when overwriting a contiguous D: outputs
+  // below 1536 x 2048 at any K, larger outputs up to 1024 tokens per group.
+  // Measured on an H100 (docs/perf-notes.md #19, #22): seed grid FP32
+  // geomean 0.531 -> 0.62 eager, 0.578 -> 0.66 graph against the CUTLASS
+  // kernels, 10-20% ahead of ping-pong with 65536 tokens or more; large
+  // outputs: ahead of the cooperative 128x256 tile by 5-12% at 1024 tokens per
+  // group, 1.5x behind at 4096 (its 128x128 tile, one warp group per tile).
+  // When accumulating, its L2 reduce-add is 15% slower at g = 32 with 64
+  // tokens.
   const int64_t avg_k = s.num_groups > 0 ? s.total_tokens / s.num_groups : 0;
   if (!s.accumulate && !s.pointer_list && onelaunch_serves(s)) {
     const bool large = s.m * s.n >= kCooperativeMinLargeOutput;
-    if (large ? avg_k <= kOneLaunchMaxAvgK : s.total_tokens <= kOneLaunchMaxTotalTokens)
-      return MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1;
+    if (!large || avg_k <= kOneLaunchMaxAvgK) return MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1;
   }
   // From the benchmark on an H100 (docs/gpu-results.md, docs/perf-notes.md):
   //  - large outputs (>= 1536 x 2048): the cooperative 128x256 tile, 3-8%

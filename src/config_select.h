@@ -25,8 +25,7 @@ constexpr int64_t kCooperativeMinLargeOutput = 1536 * 2048;  // m * n
 // memory; its TMA coordinates are 32-bit) and where AUTO takes it.
 constexpr int kOneLaunchMaxGroups = 256;
 constexpr int64_t kOneLaunchMaxTokens = 2147483647;
-constexpr int64_t kOneLaunchMaxTotalTokens = 65535;  // outputs below kCooperativeMinLargeOutput
-constexpr int64_t kOneLaunchMaxAvgK = 512;           // large outputs, tokens per group
+constexpr int64_t kOneLaunchMaxAvgK = 1024;  // large outputs, tokens per group
 
 // Whether the one-launch kernel can serve the call: BF16 accumulation is left
 // to the CUTLASS kernels, whose epilogue rounds once (its L2 reduce-add would

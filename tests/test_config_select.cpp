@@ -85,20 +85,22 @@ TEST(ConfigSelect, SmallAndLargeShapeRules) {
 }
 
 // Overwriting a contiguous D with at most kOneLaunchMaxGroups groups: the
-// one-launch kernel for outputs below 1536*2048 up to 65535 tokens in all, and
-// for larger outputs up to 512 tokens per group.
+// one-launch kernel for outputs below 1536*2048 at any K, and for larger
+// outputs up to kOneLaunchMaxAvgK tokens per group.
 TEST(ConfigSelect, OneLaunchRule) {
   using moegemm::detail::kOneLaunchMaxAvgK;
   using moegemm::detail::kOneLaunchMaxGroups;
-  using moegemm::detail::kOneLaunchMaxTotalTokens;
+  using moegemm::detail::kOneLaunchMaxTokens;
   using moegemm::detail::onelaunch_serves;
   const auto F = MOEGEMM_DTYPE_FP32, B = MOEGEMM_DTYPE_BF16;
   for (moegemm_dtype_t dt : {F, B}) {
     for (int g : {1, 4, 32, kOneLaunchMaxGroups}) {
       EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 0, dt}, kAuto), kOneLaunch) << "g=" << g;
       EXPECT_EQ(choose_wgrad_config({g, 512, 2048, 64 * int64_t{g}, dt}, kAuto), kOneLaunch) << "g=" << g;
-      EXPECT_EQ(choose_wgrad_config({g, 136, 8, kOneLaunchMaxTotalTokens, dt}, kAuto), kOneLaunch) << "g=" << g;
-      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, kOneLaunchMaxTotalTokens + 1, dt}, kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config({g, 136, 8, 65536 * int64_t{g}, dt}, kAuto), kOneLaunch) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config({g, 1536, 2047, kOneLaunchMaxTokens, dt}, kAuto), kOneLaunch) << "g=" << g;
+      // Past its 32-bit token count: the CUTLASS kernels.
+      EXPECT_EQ(choose_wgrad_config({g, 512, 2048, kOneLaunchMaxTokens + 1, dt}, kAuto), kPingpong) << "g=" << g;
       // Large outputs: up to kOneLaunchMaxAvgK tokens per group.
       EXPECT_EQ(choose_wgrad_config({g, 2048, 7168, kOneLaunchMaxAvgK * g, dt}, kAuto), kOneLaunch) << "g=" << g;
       EXPECT_EQ(choose_wgrad_config({g, 2048, 7168, (kOneLaunchMaxAvgK + 1) * g, dt}, kAuto), kCooperative128x256)
