@@ -50,10 +50,14 @@ TEST(ConfigSelect, ExplicitRequestIsReturnedAsIs) {
           << "g=" << s.num_groups << " m=" << s.m << " n=" << s.n << " T=" << s.total_tokens;
 }
 
-// Where the one-launch kernel does not serve (here: accumulating), the CUTLASS
-// kernels: large outputs (>= 1536*2048 elements): cooperative 128x256 at any K
-// and output type. Otherwise BF16 output with <= 128 tokens per group:
-// cooperative 256x128. Ping-pong for everything else.
+// Where AUTO does not take the one-launch kernel (here: D as a pointer list),
+// the CUTLASS kernels: large outputs (>= 1536*2048 elements): cooperative
+// 128x256 at any K and output type. Otherwise BF16 output with <= 128 tokens
+// per group: cooperative 256x128. Ping-pong for everything else.
+WgradShape listed(WgradShape s) {
+  s.pointer_list = true;
+  return s;
+}
 WgradShape accumulating(WgradShape s) {
   s.accumulate = true;
   return s;
@@ -68,26 +72,28 @@ TEST(ConfigSelect, SmallAndLargeShapeRules) {
     const int64_t small_t = kCooperativeMaxSmallK * g;
     for (moegemm_dtype_t dt : {F, B}) {
       for (int64_t per_group : {int64_t{1}, int64_t{256}, int64_t{4096}, int64_t{65536}}) {
-        EXPECT_EQ(choose_wgrad_config(accumulating({g, 1536, 2048, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
-        EXPECT_EQ(choose_wgrad_config(accumulating({g, 7168, 4096, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
+        EXPECT_EQ(choose_wgrad_config(listed({g, 1536, 2048, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
+        EXPECT_EQ(choose_wgrad_config(listed({g, 7168, 4096, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
       }
       // One row of 8 short of a large output, many tokens: ping-pong.
-      EXPECT_EQ(choose_wgrad_config(accumulating({g, 1536, 2040, 4096 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(listed({g, 1536, 2040, 4096 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
       // The seed grid's outputs (512 x 2048) above the small-K threshold: ping-pong.
-      EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, small_t + g, dt}), kAuto), kPingpong) << "g=" << g;
-      EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, 65536 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(listed({g, 512, 2048, small_t + g, dt}), kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(listed({g, 512, 2048, 65536 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
     }
     // Few tokens: cooperative 256x128 for BF16 up to and including the threshold; FP32 stays ping-pong.
-    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, small_t, B}), kAuto), kCooperative) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, small_t, F}), kAuto), kPingpong) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config(accumulating({g, 8, 8, 1, B}), kAuto), kCooperative) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(listed({g, 512, 2048, small_t, B}), kAuto), kCooperative) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(listed({g, 512, 2048, small_t, F}), kAuto), kPingpong) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(listed({g, 8, 8, 1, B}), kAuto), kCooperative) << "g=" << g;
   }
 }
 
-// Overwriting a contiguous D with at most kOneLaunchMaxGroups groups: the
-// one-launch kernel for outputs below 1536*2048 at any K, and for larger
-// outputs up to kOneLaunchMaxAvgK tokens per group.
+// A contiguous D with at most kOneLaunchMaxGroups groups: the one-launch
+// kernel, overwriting, for outputs below 1536*2048 at any K and for larger
+// outputs up to kOneLaunchMaxAvgK tokens per group; accumulating, see below.
 TEST(ConfigSelect, OneLaunchRule) {
+  using moegemm::detail::kOneLaunchAccumulateAnyKGroups;
+  using moegemm::detail::kOneLaunchAccumulateKPerGroup;
   using moegemm::detail::kOneLaunchMaxAvgK;
   using moegemm::detail::kOneLaunchMaxGroups;
   using moegemm::detail::kOneLaunchMaxTokens;
@@ -114,6 +120,18 @@ TEST(ConfigSelect, OneLaunchRule) {
     EXPECT_EQ(choose_wgrad_config(list, kAuto), kPingpong);
     EXPECT_EQ(choose_wgrad_config(accumulating({8, 512, 2048, 8 * 256, dt}), kAuto), kPingpong);
   }
+  // Accumulating (FP32 only; BF16 accumulation is not served): with up to
+  // kOneLaunchAccumulateAnyKGroups groups at any K, otherwise from
+  // kOneLaunchAccumulateKPerGroup * g tokens per group; never large outputs.
+  for (int g : {1, kOneLaunchAccumulateAnyKGroups})
+    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, int64_t{g}, F}), kAuto), kOneLaunch) << "g=" << g;
+  for (int g : {kOneLaunchAccumulateAnyKGroups + 1, 8, 32, kOneLaunchMaxGroups}) {
+    const int64_t min_t = kOneLaunchAccumulateKPerGroup * g * g;
+    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, min_t, F}), kAuto), kOneLaunch) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, min_t - g, F}), kAuto), kPingpong) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, min_t, B}), kAuto), kPingpong) << "g=" << g;
+  }
+  EXPECT_EQ(choose_wgrad_config(accumulating({1, 2048, 7168, 64, F}), kAuto), kCooperative128x256);
   // What it can serve at all (an explicit request beyond it is served by the
   // ping-pong kernel).
   EXPECT_TRUE(onelaunch_serves({kOneLaunchMaxGroups, 8, 8, 1, F}));
@@ -160,10 +178,12 @@ TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
   p.out_ptrs = list;  // a pointer list: the CUTLASS kernels
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
   p.out_ptrs = nullptr;
-  p.accumulate = 1;
+  p.accumulate = 1;  // FP32 accumulation, 4 groups: still one launch
+  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kOneLaunch);
+  p.num_groups = 8;  // 8 groups with 128 tokens each: ping-pong
+  p.total_tokens = 8 * 128;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
   p.out_dtype = MOEGEMM_DTYPE_BF16;
-  p.total_tokens = 4 * 128;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
 }
 
