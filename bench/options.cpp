@@ -185,6 +185,8 @@ Problem
   --out-dtype T       fp32 | bf16 | both (default fp32; wgrad only: anchors keep their own,
                       fprop and dgrad write bf16)
   --accumulate        D += ... instead of D = ...
+  --out-list          wgrad: moegemm writes D through a device array of g pointers (one per
+                      expert, as with one parameter tensor per expert) instead of one [g, m, n]
   --config C          auto | all | a comma list of configuration names (default auto);
                       names: see moegemm_wgrad_config_name(), e.g. pingpong_128x128x64_c2x1.
                       wgrad only: fprop/dgrad run in the auto peers (n/a without auto)
@@ -360,6 +362,7 @@ Options parse_options(int argc, char** argv) {
       {"--markdown", [&](const std::string&, const std::string& v) { o.markdown_path = v; }},
   };
   const std::map<std::string, bool*> switches = {{"--accumulate", &o.accumulate},
+                                                 {"--out-list", &o.out_list},
                                                  {"--graph", &o.graph},
                                                  {"--quick", &o.quick},
                                                  {"--help", &o.help},

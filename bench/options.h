@@ -53,6 +53,7 @@ struct Options {
   bool passes_given = false;  // --pass was given
   std::vector<OutDtype> out_dtypes{OutDtype::kFp32};
   bool accumulate = false;
+  bool out_list = false;  // wgrad: moegemm writes D through a device pointer list
   std::vector<moegemm_wgrad_config_t> configs{MOEGEMM_WGRAD_CONFIG_AUTO};
 
   // Peers to time, in peer_names() order.

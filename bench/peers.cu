@@ -283,8 +283,19 @@ class MoegemmPeer final : public Peer {
     return info_.sizes == MOEGEMM_MEMORY_HOST ? w.splits().data() : w.device_splits();
   }
 
+  // A device array of g pointers into the contiguous output (the layout of
+  // one parameter tensor per expert, as far as the kernel can tell).
+  void* out_list(void* out, int g, int64_t group_bytes) {
+    std::vector<void*> host(static_cast<size_t>(g));
+    for (int i = 0; i < g; ++i) host[static_cast<size_t>(i)] = static_cast<char*>(out) + i * group_bytes;
+    out_lists_.emplace_back(host.size() * sizeof(void*));
+    BENCH_CUDA(cudaMemcpy(out_lists_.back().get(), host.data(), host.size() * sizeof(void*), cudaMemcpyHostToDevice));
+    return out_lists_.back().get();
+  }
+
   void prepare_wgrad(const Workload& w) {
     const ShapeSpec& s = w.spec();
+    out_lists_.clear();
     for (int set = 0; set < w.operand_sets(); ++set) {
       moegemm_wgrad_problem_t p = moegemm_wgrad_problem_default();
       p.num_groups = s.g;
@@ -295,8 +306,14 @@ class MoegemmPeer final : public Peer {
       p.dy = w.operands(set).dy;
       p.group_sizes = group_sizes(w);
       p.group_sizes_location = info_.sizes;
-      p.out = w.operands(set).out;
       p.out_dtype = moegemm_dtype(s.out);
+      if (s.out_list) {
+        p.out_ptrs = static_cast<void* const*>(
+            out_list(w.operands(set).out, s.g, s.m * s.n * static_cast<int64_t>(dtype_size(s.out))));
+        p.out_ptrs_location = MOEGEMM_MEMORY_DEVICE;
+      } else {
+        p.out = w.operands(set).out;
+      }
       p.accumulate = s.accumulate ? 1 : 0;
       p.config = info_.config;
       wgrad_.push_back(p);
@@ -347,6 +364,7 @@ class MoegemmPeer final : public Peer {
   SharedWorkspace* workspace_;
   cudaStream_t stream_;
   std::vector<moegemm_wgrad_problem_t> wgrad_;      // wgrad: per operand set
+  std::vector<DeviceBuffer> out_lists_;             // wgrad with --out-list: per operand set
   std::vector<moegemm_ragged_m_problem_t> ragged_;  // fprop, dgrad: per operand set
   std::string path_, path_reason_, graph_na_;
 };

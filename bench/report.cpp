@@ -331,6 +331,7 @@ void print_table(FILE* f, const Report& report) {
       any_pass_but_wgrad(report) ? "moegemm and cuBLAS, fprop/dgrad/wgrad" : "moegemm_wgrad vs cuBLAS",
       report.options ? report.options->repeat : 0,
       report.options && report.options->accumulate ? ", accumulating (D += ...)" : "");
+  if (report.options && report.options->out_list) std::fprintf(f, ", moegemm D through a pointer list");
   if (report.options && report.options->graph) std::fprintf(f, ", graph = CUDA-graph replay (GPU time)");
   std::fprintf(f, "\n");
   render_text(f, build_table(report));
@@ -399,6 +400,8 @@ bool write_markdown(const std::string& path, const Report& report) {
                  report.options->repeat,
                  report.options->graph ? ", graph = CUDA-graph replay (GPU time only)" : "",
                  report.options->accumulate ? "; accumulating (D += ...)" : "");
+  if (report.options != nullptr && report.options->out_list)
+    std::fprintf(f, "moegemm writes D through a device pointer list (one per expert).\n\n");
   const Table t = build_table(report);
   std::string rule = "|";
   std::fprintf(f, "|");

@@ -129,6 +129,7 @@ void json_row(JsonWriter& j, const Row& row) {
   j.integer("n", row.spec.n);
   j.string("out", dtype_name(row.spec.out));
   j.boolean("accumulate", row.spec.accumulate);
+  j.boolean("out_list", row.spec.out_list);
   j.integers("splits", row.spec.splits);
   j.integer("total_tokens", row.total_tokens);
   j.integer("k_min", row.k_min);
@@ -241,6 +242,7 @@ bool write_json(const std::string& path, const Report& report) {
     j.integer("warmup", report.options->warmup);
     j.boolean("graph", report.options->graph);
     j.boolean("accumulate", report.options->accumulate);
+    j.boolean("out_list", report.options->out_list);
     j.boolean("quick", report.options->quick);
     j.string("seed", std::to_string(report.options->seed));
     j.begin_array("passes");

@@ -143,6 +143,7 @@ void add_problem(std::vector<ShapeSpec>& out, const Options& opt, const std::vec
       s.splits = splits;
       s.out = dtype;
       s.accumulate = opt.accumulate;
+      s.out_list = opt.out_list;
       out.push_back(std::move(s));
     }
   }
@@ -252,6 +253,7 @@ std::vector<ShapeSpec> build_shapes(const Options& opt, const Anchors* anchors) 
       s.splits = a.splits;
       s.out = a.out;
       s.accumulate = opt.accumulate;
+      s.out_list = opt.out_list;
       s.anchor = &a;
       out.push_back(std::move(s));
     }

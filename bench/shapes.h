@@ -21,6 +21,7 @@ struct ShapeSpec {
   std::vector<int64_t> splits;  // k_i, i < g
   OutDtype out = OutDtype::kFp32;
   bool accumulate = false;
+  bool out_list = false;  // moegemm's wgrad D as a device list of g pointers (see --out-list)
   const AnchorRow* anchor = nullptr;  // set when the problem comes from the anchors file
 
   int64_t total_tokens() const;

@@ -50,12 +50,17 @@ TEST(ConfigSelect, ExplicitRequestIsReturnedAsIs) {
           << "g=" << s.num_groups << " m=" << s.m << " n=" << s.n << " T=" << s.total_tokens;
 }
 
-// Where AUTO does not take the one-launch kernel (here: D as a pointer list),
-// the CUTLASS kernels: large outputs (>= 1536*2048 elements): cooperative
-// 128x256 at any K and output type. Otherwise BF16 output with <= 128 tokens
-// per group: cooperative 256x128. Ping-pong for everything else.
+// Where AUTO does not take the one-launch kernel (here: accumulating into a
+// pointer list), the CUTLASS kernels: large outputs (>= 1536*2048 elements):
+// cooperative 128x256 at any K and output type. Otherwise BF16 output with
+// <= 128 tokens per group: cooperative 256x128. Ping-pong for everything else.
 WgradShape listed(WgradShape s) {
   s.pointer_list = true;
+  return s;
+}
+WgradShape accumulating_list(WgradShape s) {
+  s.pointer_list = true;
+  s.accumulate = true;
   return s;
 }
 WgradShape accumulating(WgradShape s) {
@@ -72,19 +77,19 @@ TEST(ConfigSelect, SmallAndLargeShapeRules) {
     const int64_t small_t = kCooperativeMaxSmallK * g;
     for (moegemm_dtype_t dt : {F, B}) {
       for (int64_t per_group : {int64_t{1}, int64_t{256}, int64_t{4096}, int64_t{65536}}) {
-        EXPECT_EQ(choose_wgrad_config(listed({g, 1536, 2048, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
-        EXPECT_EQ(choose_wgrad_config(listed({g, 7168, 4096, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
+        EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 1536, 2048, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
+        EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 7168, 4096, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
       }
       // One row of 8 short of a large output, many tokens: ping-pong.
-      EXPECT_EQ(choose_wgrad_config(listed({g, 1536, 2040, 4096 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 1536, 2040, 4096 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
       // The seed grid's outputs (512 x 2048) above the small-K threshold: ping-pong.
-      EXPECT_EQ(choose_wgrad_config(listed({g, 512, 2048, small_t + g, dt}), kAuto), kPingpong) << "g=" << g;
-      EXPECT_EQ(choose_wgrad_config(listed({g, 512, 2048, 65536 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 512, 2048, small_t + g, dt}), kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 512, 2048, 65536 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
     }
     // Few tokens: cooperative 256x128 for BF16 up to and including the threshold; FP32 stays ping-pong.
-    EXPECT_EQ(choose_wgrad_config(listed({g, 512, 2048, small_t, B}), kAuto), kCooperative) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config(listed({g, 512, 2048, small_t, F}), kAuto), kPingpong) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config(listed({g, 8, 8, 1, B}), kAuto), kCooperative) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 512, 2048, small_t, B}), kAuto), kCooperative) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 512, 2048, small_t, F}), kAuto), kPingpong) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 8, 8, 1, B}), kAuto), kCooperative) << "g=" << g;
   }
 }
 
@@ -112,12 +117,14 @@ TEST(ConfigSelect, OneLaunchRule) {
       EXPECT_EQ(choose_wgrad_config({g, 2048, 7168, (kOneLaunchMaxAvgK + 1) * g, dt}, kAuto), kCooperative128x256)
           << "g=" << g;
     }
-    // Too many groups for its tables, a pointer list, accumulation: the CUTLASS kernels.
+    // Too many groups for its tables, accumulation at small K: the CUTLASS kernels.
     EXPECT_EQ(choose_wgrad_config({kOneLaunchMaxGroups + 1, 512, 2048, 64, dt}, kAuto),
               dt == F ? kPingpong : kCooperative);
-    WgradShape list{8, 512, 2048, 8 * 256, dt};
-    list.pointer_list = true;
-    EXPECT_EQ(choose_wgrad_config(list, kAuto), kPingpong);
+    // Overwriting a pointer list: as a contiguous D; accumulating into one: ping-pong.
+    EXPECT_EQ(choose_wgrad_config(listed({8, 512, 2048, 8 * 256, dt}), kAuto), kOneLaunch);
+    EXPECT_EQ(choose_wgrad_config(listed({8, 2048, 7168, (kOneLaunchMaxAvgK + 1) * 8, dt}), kAuto),
+              kCooperative128x256);
+    EXPECT_EQ(choose_wgrad_config(accumulating_list({4, 512, 2048, 4 * 4096, F}), kAuto), kPingpong);
     EXPECT_EQ(choose_wgrad_config(accumulating({8, 512, 2048, 8 * 256, dt}), kAuto), kPingpong);
   }
   // Accumulating (FP32 only; BF16 accumulation is not served): with up to
@@ -175,8 +182,11 @@ TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
   p.n = 2048;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kOneLaunch);
   void* list[4] = {};
-  p.out_ptrs = list;  // a pointer list: the CUTLASS kernels
+  p.out_ptrs = list;  // overwriting a pointer list: one launch
+  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kOneLaunch);
+  p.accumulate = 1;  // accumulating into it: the CUTLASS kernels
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
+  p.accumulate = 0;
   p.out_ptrs = nullptr;
   p.accumulate = 1;  // FP32 accumulation, 4 groups: still one launch
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kOneLaunch);
