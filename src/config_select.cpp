@@ -12,27 +12,20 @@ moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& s, moegemm_wgrad_co
   // The one-launch kernel (no setup kernel, both consumers' epilogues in
   // flight, clusters balanced by k), measured on an H100 (docs/perf-notes.md
   // #19, #22, #23):
-  //  - overwriting a contiguous D: outputs below 1536 x 2048 at any K, larger
-  //    outputs up to 1024 tokens per group. Seed grid FP32 geomean 0.531 ->
+  //  - overwriting: outputs below 1536 x 2048 at any K, larger outputs up to
+  //    1024 tokens per group. Contiguous D, seed grid FP32: geomean 0.531 ->
   //    0.62 eager, 0.578 -> 0.66 graph against the CUTLASS kernels, 10-20%
   //    ahead of ping-pong with 65536 tokens or more; large outputs: 5-12%
   //    ahead of the cooperative 128x256 tile at 1024 tokens per group, 1.5x
-  //    behind at 4096 (its 128x128 tile, one warp group per tile).
-  //  - overwriting a pointer list (stored from registers): the same; seed
-  //    grid FP32 0.586 / 0.632 against ping-pong's 0.524 / 0.571.
-  //  - accumulating (FP32) into a contiguous D: its L2 reduce-add costs more
-  //    per output tile than ping-pong's load-add-store, which wins by 2-15%
-  //    where the store dominates (g = 8 up to 256 tokens per group, g = 16 up
-  //    to 512, g = 32 up to 1024) and on large outputs; the one-launch kernel
-  //    is 5-20% ahead elsewhere on the seed grid (no setup kernel, k balance).
-  //  - accumulating into a pointer list: ping-pong.
+  //    behind at 4096 (its 128x128 tile, one warp group per tile). Pointer
+  //    list: 0.586 / 0.632 against ping-pong's 0.524 / 0.571.
+  //  - accumulating (FP32): outputs below 1536 x 2048 at any K. Pointer list,
+  //    seed grid: 0.659 / 0.713 against ping-pong's 0.581 / 0.646, ahead on
+  //    all 28 rows. Large outputs stay with the cooperative 128x256 tile.
   const int64_t avg_k = s.num_groups > 0 ? s.total_tokens / s.num_groups : 0;
-  if (onelaunch_serves(s) && !(s.pointer_list && s.accumulate)) {
+  if (onelaunch_serves(s)) {
     const bool large = s.m * s.n >= kCooperativeMinLargeOutput;
-    const bool take = !s.accumulate ? (!large || avg_k <= kOneLaunchMaxAvgK)
-                                    : (!large && (s.num_groups <= kOneLaunchAccumulateAnyKGroups ||
-                                                  avg_k >= kOneLaunchAccumulateKPerGroup * s.num_groups));
-    if (take) return MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1;
+    if (!large || (!s.accumulate && avg_k <= kOneLaunchMaxAvgK)) return MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1;
   }
   // From the benchmark on an H100 (docs/gpu-results.md, docs/perf-notes.md):
   //  - large outputs (>= 1536 x 2048): the cooperative 128x256 tile, 3-8%

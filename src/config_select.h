@@ -26,15 +26,9 @@ constexpr int64_t kCooperativeMinLargeOutput = 1536 * 2048;  // m * n
 constexpr int kOneLaunchMaxGroups = 256;
 constexpr int64_t kOneLaunchMaxTokens = 2147483647;
 constexpr int64_t kOneLaunchMaxAvgK = 1024;  // large outputs, tokens per group
-// Accumulating (FP32, outputs below kCooperativeMinLargeOutput): with up to
-// this many groups at any K, otherwise from kOneLaunchAccumulateKPerGroup * g
-// tokens per group on average.
-constexpr int kOneLaunchAccumulateAnyKGroups = 4;
-constexpr int64_t kOneLaunchAccumulateKPerGroup = 64;
 
-// Whether the one-launch kernel can serve the call: BF16 accumulation is left
-// to the CUTLASS kernels, whose epilogue rounds once (its L2 reduce-add would
-// round the product to BF16 first).
+// Whether the one-launch kernel can serve the call: it accumulates into FP32
+// only (BF16 accumulation is left to the CUTLASS kernels).
 bool onelaunch_serves(const WgradShape& shape);
 
 // AUTO resolved to a concrete configuration; an explicit request is returned as is.

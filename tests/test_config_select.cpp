@@ -50,8 +50,8 @@ TEST(ConfigSelect, ExplicitRequestIsReturnedAsIs) {
           << "g=" << s.num_groups << " m=" << s.m << " n=" << s.n << " T=" << s.total_tokens;
 }
 
-// Where AUTO does not take the one-launch kernel (here: accumulating into a
-// pointer list), the CUTLASS kernels: large outputs (>= 1536*2048 elements):
+// Where the one-launch kernel does not serve (here: more groups than its
+// tables hold), the CUTLASS kernels: large outputs (>= 1536*2048 elements):
 // cooperative 128x256 at any K and output type. Otherwise BF16 output with
 // <= 128 tokens per group: cooperative 256x128. Ping-pong for everything else.
 WgradShape listed(WgradShape s) {
@@ -73,23 +73,23 @@ TEST(ConfigSelect, SmallAndLargeShapeRules) {
   using moegemm::detail::kCooperativeMinLargeOutput;
   const auto F = MOEGEMM_DTYPE_FP32, B = MOEGEMM_DTYPE_BF16;
   ASSERT_LT(int64_t{1536} * 2040, kCooperativeMinLargeOutput);
-  for (int g : {1, 8, 64}) {
+  for (int g : {moegemm::detail::kOneLaunchMaxGroups + 1, 512}) {
     const int64_t small_t = kCooperativeMaxSmallK * g;
     for (moegemm_dtype_t dt : {F, B}) {
       for (int64_t per_group : {int64_t{1}, int64_t{256}, int64_t{4096}, int64_t{65536}}) {
-        EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 1536, 2048, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
-        EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 7168, 4096, per_group * g, dt}), kAuto), kCooperative128x256) << "g=" << g;
+        EXPECT_EQ(choose_wgrad_config(WgradShape{g, 1536, 2048, per_group * g, dt}, kAuto), kCooperative128x256) << "g=" << g;
+        EXPECT_EQ(choose_wgrad_config(WgradShape{g, 7168, 4096, per_group * g, dt}, kAuto), kCooperative128x256) << "g=" << g;
       }
       // One row of 8 short of a large output, many tokens: ping-pong.
-      EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 1536, 2040, 4096 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(WgradShape{g, 1536, 2040, 4096 * int64_t{g}, dt}, kAuto), kPingpong) << "g=" << g;
       // The seed grid's outputs (512 x 2048) above the small-K threshold: ping-pong.
-      EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 512, 2048, small_t + g, dt}), kAuto), kPingpong) << "g=" << g;
-      EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 512, 2048, 65536 * int64_t{g}, dt}), kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(WgradShape{g, 512, 2048, small_t + g, dt}, kAuto), kPingpong) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(WgradShape{g, 512, 2048, 65536 * int64_t{g}, dt}, kAuto), kPingpong) << "g=" << g;
     }
     // Few tokens: cooperative 256x128 for BF16 up to and including the threshold; FP32 stays ping-pong.
-    EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 512, 2048, small_t, B}), kAuto), kCooperative) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 512, 2048, small_t, F}), kAuto), kPingpong) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 8, 8, 1, B}), kAuto), kCooperative) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(WgradShape{g, 512, 2048, small_t, B}, kAuto), kCooperative) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(WgradShape{g, 512, 2048, small_t, F}, kAuto), kPingpong) << "g=" << g;
+    EXPECT_EQ(choose_wgrad_config(WgradShape{g, 8, 8, 1, B}, kAuto), kCooperative) << "g=" << g;
   }
 }
 
@@ -97,8 +97,6 @@ TEST(ConfigSelect, SmallAndLargeShapeRules) {
 // kernel, overwriting, for outputs below 1536*2048 at any K and for larger
 // outputs up to kOneLaunchMaxAvgK tokens per group; accumulating, see below.
 TEST(ConfigSelect, OneLaunchRule) {
-  using moegemm::detail::kOneLaunchAccumulateAnyKGroups;
-  using moegemm::detail::kOneLaunchAccumulateKPerGroup;
   using moegemm::detail::kOneLaunchMaxAvgK;
   using moegemm::detail::kOneLaunchMaxGroups;
   using moegemm::detail::kOneLaunchMaxTokens;
@@ -117,26 +115,26 @@ TEST(ConfigSelect, OneLaunchRule) {
       EXPECT_EQ(choose_wgrad_config({g, 2048, 7168, (kOneLaunchMaxAvgK + 1) * g, dt}, kAuto), kCooperative128x256)
           << "g=" << g;
     }
-    // Too many groups for its tables, accumulation at small K: the CUTLASS kernels.
+    // Too many groups for its tables: the CUTLASS kernels.
     EXPECT_EQ(choose_wgrad_config({kOneLaunchMaxGroups + 1, 512, 2048, 64, dt}, kAuto),
               dt == F ? kPingpong : kCooperative);
-    // Overwriting a pointer list: as a contiguous D; accumulating into one: ping-pong.
+    // A pointer list: as a contiguous D.
     EXPECT_EQ(choose_wgrad_config(listed({8, 512, 2048, 8 * 256, dt}), kAuto), kOneLaunch);
     EXPECT_EQ(choose_wgrad_config(listed({8, 2048, 7168, (kOneLaunchMaxAvgK + 1) * 8, dt}), kAuto),
               kCooperative128x256);
-    EXPECT_EQ(choose_wgrad_config(accumulating_list({4, 512, 2048, 4 * 4096, F}), kAuto), kPingpong);
-    EXPECT_EQ(choose_wgrad_config(accumulating({8, 512, 2048, 8 * 256, dt}), kAuto), kPingpong);
   }
-  // Accumulating (FP32 only; BF16 accumulation is not served): with up to
-  // kOneLaunchAccumulateAnyKGroups groups at any K, otherwise from
-  // kOneLaunchAccumulateKPerGroup * g tokens per group; never large outputs.
-  for (int g : {1, kOneLaunchAccumulateAnyKGroups})
-    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, int64_t{g}, F}), kAuto), kOneLaunch) << "g=" << g;
-  for (int g : {kOneLaunchAccumulateAnyKGroups + 1, 8, 32, kOneLaunchMaxGroups}) {
-    const int64_t min_t = kOneLaunchAccumulateKPerGroup * g * g;
-    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, min_t, F}), kAuto), kOneLaunch) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, min_t - g, F}), kAuto), kPingpong) << "g=" << g;
-    EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, min_t, B}), kAuto), kPingpong) << "g=" << g;
+  // Accumulating (FP32 only; BF16 accumulation is not served): outputs below
+  // 1536*2048 at any K, contiguous or listed; never large outputs.
+  for (int g : {1, 8, 32, kOneLaunchMaxGroups}) {
+    for (int64_t per_group : {int64_t{1}, int64_t{64}, int64_t{65536}}) {
+      EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, per_group * g, F}), kAuto), kOneLaunch) << "g=" << g;
+      EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 512, 2048, per_group * g, F}), kAuto), kOneLaunch)
+          << "g=" << g;
+      // BF16 accumulation: the CUTLASS kernels' rules.
+      EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, per_group * g, B}), kAuto),
+                per_group <= moegemm::detail::kCooperativeMaxSmallK ? kCooperative : kPingpong)
+          << "g=" << g;
+    }
   }
   EXPECT_EQ(choose_wgrad_config(accumulating({1, 2048, 7168, 64, F}), kAuto), kCooperative128x256);
   // What it can serve at all (an explicit request beyond it is served by the
@@ -182,17 +180,17 @@ TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
   p.n = 2048;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kOneLaunch);
   void* list[4] = {};
-  p.out_ptrs = list;  // overwriting a pointer list: one launch
+  p.out_ptrs = list;  // a pointer list, overwritten or accumulated into: one launch
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kOneLaunch);
-  p.accumulate = 1;  // accumulating into it: the CUTLASS kernels
+  p.accumulate = 1;
+  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kOneLaunch);
+  p.out_ptrs = nullptr;  // FP32 accumulation into a contiguous D: one launch
+  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kOneLaunch);
+  p.num_groups = 300;  // more groups than its tables hold: ping-pong
+  p.total_tokens = 300 * 128;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
-  p.accumulate = 0;
-  p.out_ptrs = nullptr;
-  p.accumulate = 1;  // FP32 accumulation, 4 groups: still one launch
-  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kOneLaunch);
-  p.num_groups = 8;  // 8 groups with 128 tokens each: ping-pong
+  p.num_groups = 8;  // BF16 accumulation with 128 tokens per group: cooperative 256x128
   p.total_tokens = 8 * 128;
-  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
   p.out_dtype = MOEGEMM_DTYPE_BF16;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
 }

@@ -18,7 +18,7 @@
 //     zero-filled by TMA).
 //   - Empty groups are ordinary tiles with no k-block (their zeros are stored
 //     like any result) or, when accumulating, are not scheduled at all.
-//   - Accumulation is a TMA reduce-add store (D += tile in L2): no load of D.
+//   - Accumulation (FP32) is a load-add-store from the consumer's registers.
 //
 // Warp specialisation: warp group 0 is the producer (one thread issues TMA
 // loads into a 6-stage pipeline; the 2 CTAs of a cluster share, via
@@ -104,7 +104,8 @@ struct alignas(1024) SharedStorage {
 struct Params {
   CUtensorMap tma_dy;   // dY [T][m], box 64 x 64
   CUtensorMap tma_x;    // X [T][n], box 64 x 64
-  CUtensorMap tma_out;  // contiguous D [g][m][n], box (128 bytes) x 128 x 1; unused for pointer lists
+  CUtensorMap tma_out;  // contiguous D [g][m][n], box (128 bytes) x 64 x 1: overwriting it
+  void* out;            // contiguous D: accumulating into it (nullptr for pointer lists)
   int g;
   int m, n;
   int total_tokens;
@@ -246,12 +247,13 @@ __device__ __forceinline__ void zero_k_tail(char* a_stage, char* b_stage, int va
 }
 
 // The consumer warp group's 128 x 128 result to D.
-//   Contiguous D: slices of 64 rows x 128 bytes, each staged in one of the
-//   group's two buffers (while the other one's TMA store drains) and written
-//   by a TMA store, or a TMA reduce-add when accumulating.
-//   Pointer list: straight from registers (each quad of threads writes 32
-//   contiguous bytes of a row); accumulating, read-add-write (only FP32
-//   accumulates here, see serves()).
+//   Contiguous D, overwritten: slices of 64 rows x 128 bytes, each staged in
+//   one of the group's two buffers (while the other one's TMA store drains)
+//   and written by a TMA store.
+//   Pointer list, or accumulating: straight from registers (each quad of
+//   threads writes 32 contiguous bytes of a row); accumulating, a row's
+//   values are loaded, added and stored (only FP32 accumulates here, see
+//   serves()).
 // Accumulator element (e, i, jj) of row half mm sits at row
 // 64 mm + 16 warp + 8 i + lane / 4, column 8 jj + 2 (lane % 4) + e (the SM90
 // 64xN accumulator layout). `zeros`: store zeros instead (an empty group; the
@@ -267,8 +269,12 @@ __device__ void store_tile(const Params& p, SharedStorage& s, int consumer, int 
   const int warp = t / 32, lane = t % 32;
   const int m0 = w.m_tile * kTileM, n0 = w.n_tile * kTileN;
 
-  if (p.pointer_list) {
-    char* out = static_cast<char*>(p.device_out_ptrs != nullptr ? p.device_out_ptrs[w.group] : p.host_out_ptrs[w.group]);
+  // Pointer lists, and accumulation into a contiguous D, are stored from
+  // registers: no descriptor per group, and a load-add-store in the thread
+  // measured faster than the TMA reduce-add in L2 (perf-notes #23).
+  if (p.pointer_list || p.accumulate) {
+    char* out = !p.pointer_list ? static_cast<char*>(p.out) + static_cast<size_t>(w.group) * p.m * p.n * sizeof(ElementD)
+                : static_cast<char*>(p.device_out_ptrs != nullptr ? p.device_out_ptrs[w.group] : p.host_out_ptrs[w.group]);
     // A device list cannot be checked on the host: a NULL or misaligned entry
     // makes its group a no-op.
     if (out == nullptr || reinterpret_cast<uintptr_t>(out) % 16 != 0) return;
@@ -343,10 +349,7 @@ __device__ void store_tile(const Params& p, SharedStorage& s, int consumer, int 
       cutlass::arch::NamedBarrier::sync(128, barrier_id);
       if (t == 0) {
         const int col0 = n0 + slice * kSliceCols, row0 = m0 + 64 * mm;
-        if (p.accumulate)
-          cute::SM90_TMA_REDUCE_ADD_3D::copy(&p.tma_out, buf, col0, row0, w.group);
-        else
-          cute::SM90_TMA_STORE_3D::copy(&p.tma_out, buf, col0, row0, w.group);
+        cute::SM90_TMA_STORE_3D::copy(&p.tma_out, buf, col0, row0, w.group);
         cute::tma_store_arrive();
       }
       ++slice_count;
@@ -624,6 +627,7 @@ Check run(const WgradLaunch& l) {
   if (p.total_tokens > 0 && (!encode_operand(&prm.tma_dy, p.dy, p.total_tokens, p.m) ||
                              !encode_operand(&prm.tma_x, p.x, p.total_tokens, p.n)))
     return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "cuTensorMapEncodeTiled rejected the X / dY descriptor"};
+  prm.out = prm.pointer_list ? nullptr : p.out;
   if (!prm.pointer_list && !encode_output<ElementD>(&prm.tma_out, p.out, g, p.m, p.n))
     return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "cuTensorMapEncodeTiled rejected the output descriptor"};
 
