@@ -71,9 +71,9 @@ typedef enum moegemm_memory {
 } moegemm_memory_t;
 
 /* Tile configuration of the wgrad kernel. AUTO picks one from the shape
- * (the one-launch kernel when a contiguous D is overwritten, with at most
- * 256 groups, and the output store dominates; the CUTLASS kernels otherwise);
- * the others exist for benchmarking and tuning. */
+ * (the one-launch kernel for at most 256 groups, except BF16 accumulation and
+ * large outputs that are accumulated into or have many tokens per group; the
+ * CUTLASS kernels otherwise); the others exist for benchmarking and tuning. */
 typedef enum moegemm_wgrad_config {
   MOEGEMM_WGRAD_CONFIG_AUTO = 0,
   MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1 = 1,
