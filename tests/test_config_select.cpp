@@ -77,8 +77,10 @@ TEST(ConfigSelect, SmallAndLargeShapeRules) {
     const int64_t small_t = kCooperativeMaxSmallK * g;
     for (moegemm_dtype_t dt : {F, B}) {
       for (int64_t per_group : {int64_t{1}, int64_t{256}, int64_t{4096}, int64_t{65536}}) {
-        EXPECT_EQ(choose_wgrad_config(WgradShape{g, 1536, 2048, per_group * g, dt}, kAuto), kCooperative128x256) << "g=" << g;
-        EXPECT_EQ(choose_wgrad_config(WgradShape{g, 7168, 4096, per_group * g, dt}, kAuto), kCooperative128x256) << "g=" << g;
+        EXPECT_EQ(choose_wgrad_config(WgradShape{g, 1536, 2048, per_group * g, dt}, kAuto), kCooperative128x256)
+            << "g=" << g;
+        EXPECT_EQ(choose_wgrad_config(WgradShape{g, 7168, 4096, per_group * g, dt}, kAuto), kCooperative128x256)
+            << "g=" << g;
       }
       // One row of 8 short of a large output, many tokens: ping-pong.
       EXPECT_EQ(choose_wgrad_config(WgradShape{g, 1536, 2040, 4096 * int64_t{g}, dt}, kAuto), kPingpong) << "g=" << g;

@@ -228,7 +228,9 @@ struct ClusterWork {
         serpentine(s.by_size) {}
   __device__ int rounds() const { return (total + clusters - 1) / clusters; }
   // Unit of round r; >= total when this cluster has none in it (last round).
-  __device__ int unit(int r) const { return r * clusters + ((serpentine && (r & 1)) ? clusters - 1 - cluster : cluster); }
+  __device__ int unit(int r) const {
+    return r * clusters + ((serpentine && (r & 1)) ? clusters - 1 - cluster : cluster);
+  }
 };
 
 // Rows [valid, 64) of both operand tiles of a stage hold the next group's
@@ -273,8 +275,10 @@ __device__ void store_tile(const Params& p, SharedStorage& s, int consumer, int 
   // registers: no descriptor per group, and a load-add-store in the thread
   // measured faster than the TMA reduce-add in L2 (perf-notes #23).
   if (p.pointer_list || p.accumulate) {
-    char* out = !p.pointer_list ? static_cast<char*>(p.out) + static_cast<size_t>(w.group) * p.m * p.n * sizeof(ElementD)
-                : static_cast<char*>(p.device_out_ptrs != nullptr ? p.device_out_ptrs[w.group] : p.host_out_ptrs[w.group]);
+    char* out = !p.pointer_list
+                    ? static_cast<char*>(p.out) + static_cast<size_t>(w.group) * p.m * p.n * sizeof(ElementD)
+                    : static_cast<char*>(p.device_out_ptrs != nullptr ? p.device_out_ptrs[w.group]
+                                                                      : p.host_out_ptrs[w.group]);
     // A device list cannot be checked on the host: a NULL or misaligned entry
     // makes its group a no-op.
     if (out == nullptr || reinterpret_cast<uintptr_t>(out) % 16 != 0) return;
@@ -544,7 +548,7 @@ inline bool encode_operand(CUtensorMap* map, const void* base, int64_t rows, int
   return encode_tiled(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, base, dims, strides, box);
 }
 
-// Contiguous D [g][m][n], stored in slices of 128 bytes x 128 rows.
+// Contiguous D [g][m][n], stored in slices of 128 bytes x 64 rows (kSliceRows).
 template <class ElementD>
 bool encode_output(CUtensorMap* map, void* base, int g, int64_t m, int64_t n) {
   constexpr bool kFp32 = sizeof(ElementD) == 4;
