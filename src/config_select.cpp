@@ -3,7 +3,8 @@
 namespace moegemm::detail {
 
 bool onelaunch_serves(const WgradShape& s) {
-  return s.num_groups <= kOneLaunchMaxGroups && s.total_tokens <= kOneLaunchMaxTokens;
+  return s.num_groups <= kOneLaunchMaxGroups && s.total_tokens <= kOneLaunchMaxTokens &&
+         !(s.accumulate && s.out_dtype != MOEGEMM_DTYPE_FP32);
 }
 
 moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& s, moegemm_wgrad_config_t requested) {
@@ -18,10 +19,9 @@ moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& s, moegemm_wgrad_co
   //    ahead of the cooperative 128x256 tile at 1024 tokens per group, 1.5x
   //    behind at 4096 (its 128x128 tile, one warp group per tile). Pointer
   //    list: 0.586 / 0.632 against ping-pong's 0.524 / 0.571.
-  //  - accumulating: outputs below 1536 x 2048 at any K. FP32 pointer list,
+  //  - accumulating (FP32): outputs below 1536 x 2048 at any K. Pointer list,
   //    seed grid: 0.659 / 0.713 against ping-pong's 0.581 / 0.646, ahead on
-  //    all 28 rows; BF16 see perf-notes #24. Large outputs stay with the
-  //    cooperative 128x256 tile.
+  //    all 28 rows. Large outputs stay with the cooperative 128x256 tile.
   const int64_t avg_k = s.num_groups > 0 ? s.total_tokens / s.num_groups : 0;
   if (onelaunch_serves(s)) {
     const bool large = s.m * s.n >= kCooperativeMinLargeOutput;

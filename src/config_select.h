@@ -27,8 +27,8 @@ constexpr int kOneLaunchMaxGroups = 256;
 constexpr int64_t kOneLaunchMaxTokens = 2147483647;
 constexpr int64_t kOneLaunchMaxAvgK = 1024;  // large outputs, tokens per group
 
-// Whether the one-launch kernel can serve the call (its group tables and its
-// 32-bit TMA coordinates).
+// Whether the one-launch kernel can serve the call: it accumulates into FP32
+// only (BF16 accumulation is left to the CUTLASS kernels).
 bool onelaunch_serves(const WgradShape& shape);
 
 // AUTO resolved to a concrete configuration; an explicit request is returned as is.

@@ -125,14 +125,17 @@ TEST(ConfigSelect, OneLaunchRule) {
     EXPECT_EQ(choose_wgrad_config(listed({8, 2048, 7168, (kOneLaunchMaxAvgK + 1) * 8, dt}), kAuto),
               kCooperative128x256);
   }
-  // Accumulating: outputs below 1536*2048 at any K, contiguous or listed,
-  // FP32 or BF16; never large outputs.
+  // Accumulating (FP32 only; BF16 accumulation is not served): outputs below
+  // 1536*2048 at any K, contiguous or listed; never large outputs.
   for (int g : {1, 8, 32, kOneLaunchMaxGroups}) {
     for (int64_t per_group : {int64_t{1}, int64_t{64}, int64_t{65536}}) {
       EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, per_group * g, F}), kAuto), kOneLaunch) << "g=" << g;
       EXPECT_EQ(choose_wgrad_config(accumulating_list({g, 512, 2048, per_group * g, F}), kAuto), kOneLaunch)
           << "g=" << g;
-      EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, per_group * g, B}), kAuto), kOneLaunch) << "g=" << g;
+      // BF16 accumulation: the CUTLASS kernels' rules.
+      EXPECT_EQ(choose_wgrad_config(accumulating({g, 512, 2048, per_group * g, B}), kAuto),
+                per_group <= moegemm::detail::kCooperativeMaxSmallK ? kCooperative : kPingpong)
+          << "g=" << g;
     }
   }
   EXPECT_EQ(choose_wgrad_config(accumulating({1, 2048, 7168, 64, F}), kAuto), kCooperative128x256);
@@ -142,7 +145,7 @@ TEST(ConfigSelect, OneLaunchRule) {
   EXPECT_FALSE(onelaunch_serves({kOneLaunchMaxGroups + 1, 8, 8, 1, F}));
   EXPECT_FALSE(onelaunch_serves({4, 8, 8, int64_t{1} << 31, F}));
   EXPECT_TRUE(onelaunch_serves(accumulating({4, 8, 8, 1, F})));
-  EXPECT_TRUE(onelaunch_serves(accumulating({4, 8, 8, 1, B})));
+  EXPECT_FALSE(onelaunch_serves(accumulating({4, 8, 8, 1, B})));
   EXPECT_TRUE(onelaunch_serves({4, 8, 8, 1, B}));
 }
 
@@ -188,11 +191,10 @@ TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
   p.num_groups = 300;  // more groups than its tables hold: ping-pong
   p.total_tokens = 300 * 128;
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kPingpong);
-  p.out_dtype = MOEGEMM_DTYPE_BF16;  // as many groups, BF16 output, 128 tokens each: cooperative 256x128
-  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
-  p.num_groups = 8;  // BF16 accumulation into 8 groups: one launch
+  p.num_groups = 8;  // BF16 accumulation with 128 tokens per group: cooperative 256x128
   p.total_tokens = 8 * 128;
-  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kOneLaunch);
+  p.out_dtype = MOEGEMM_DTYPE_BF16;
+  EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
 }
 
 }  // namespace

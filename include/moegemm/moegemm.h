@@ -71,9 +71,9 @@ typedef enum moegemm_memory {
 } moegemm_memory_t;
 
 /* Tile configuration of the wgrad kernel. AUTO picks one from the shape
- * (the one-launch kernel for at most 256 groups, except large outputs that are
- * accumulated into or have many tokens per group; the CUTLASS kernels
- * otherwise); the others exist for benchmarking and tuning. */
+ * (the one-launch kernel for at most 256 groups, except BF16 accumulation and
+ * large outputs that are accumulated into or have many tokens per group; the
+ * CUTLASS kernels otherwise); the others exist for benchmarking and tuning. */
 typedef enum moegemm_wgrad_config {
   MOEGEMM_WGRAD_CONFIG_AUTO = 0,
   MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1 = 1,
@@ -81,8 +81,8 @@ typedef enum moegemm_wgrad_config {
   MOEGEMM_WGRAD_CONFIG_COOPERATIVE_128x256x64_C2x1 = 3,
   /* One launch, no setup kernel: each CTA derives the group offsets from the
    * split sizes itself (ping-pong-style 128x128x64 tiles, cluster 2x1). For
-   * more than 256 groups or 2^31 or more tokens the ping-pong kernel serves a
-   * request for it. */
+   * more than 256 groups, 2^31 or more tokens, or BF16 accumulation the
+   * ping-pong kernel serves a request for it. */
   MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1 = 4,
   MOEGEMM_WGRAD_CONFIG_COUNT_ = 5
 } moegemm_wgrad_config_t;

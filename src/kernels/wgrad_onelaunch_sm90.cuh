@@ -18,8 +18,7 @@
 //     zero-filled by TMA).
 //   - Empty groups are ordinary tiles with no k-block (their zeros are stored
 //     like any result) or, when accumulating, are not scheduled at all.
-//   - Accumulation is a load-add-store from the consumer's registers (in
-//     FP32: a BF16 D is rounded once).
+//   - Accumulation (FP32) is a load-add-store from the consumer's registers.
 //
 // Warp specialisation: warp group 0 is the producer (one thread issues TMA
 // loads into a 6-stage pipeline; the 2 CTAs of a cluster share, via
@@ -249,25 +248,14 @@ __device__ __forceinline__ void zero_k_tail(char* a_stage, char* b_stage, int va
   }
 }
 
-// Two adjacent elements of D, in FP32.
-__device__ __forceinline__ float2 load_pair(const float* p) { return *reinterpret_cast<const float2*>(p); }
-__device__ __forceinline__ float2 load_pair(const cutlass::bfloat16_t* p) {
-  return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(p));
-}
-__device__ __forceinline__ void store_pair(float* p, float v0, float v1) {
-  *reinterpret_cast<float2*>(p) = make_float2(v0, v1);
-}
-__device__ __forceinline__ void store_pair(cutlass::bfloat16_t* p, float v0, float v1) {
-  *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(v0, v1);
-}
-
 // The consumer warp group's 128 x 128 result to D.
 //   Contiguous D, overwritten: slices of 64 rows x 128 bytes, each staged in
 //   one of the group's two buffers (while the other one's TMA store drains)
 //   and written by a TMA store.
 //   Pointer list, or accumulating: straight from registers (each quad of
 //   threads writes 32 contiguous bytes of a row); accumulating, a row's
-//   values are loaded, added in FP32 and stored.
+//   values are loaded, added and stored (only FP32 accumulates here, see
+//   serves()).
 // Accumulator element (e, i, jj) of row half mm sits at row
 // 64 mm + 16 warp + 8 i + lane / 4, column 8 jj + 2 (lane % 4) + e (the SM90
 // 64xN accumulator layout). `zeros`: store zeros instead (an empty group; the
@@ -305,11 +293,13 @@ __device__ void store_tile(const Params& p, SharedStorage& s, int consumer, int 
         // before any is stored (a load after a store to a computed address is
         // not hoisted: one memory round trip per pair was 2.5-3.5x slower).
         float2 old[kTileN / 8];
-        if (p.accumulate) {
+        if constexpr (kFp32) {
+          if (p.accumulate) {
 #pragma unroll
-          for (int jj = 0; jj < kTileN / 8; ++jj) {
-            const int col = n0 + 8 * jj + 2 * (lane % 4);
-            old[jj] = col < p.n ? load_pair(out_row + col) : make_float2(0.0f, 0.0f);
+            for (int jj = 0; jj < kTileN / 8; ++jj) {
+              const int col = n0 + 8 * jj + 2 * (lane % 4);
+              old[jj] = col < p.n ? *reinterpret_cast<const float2*>(out_row + col) : make_float2(0.0f, 0.0f);
+            }
           }
         }
 #pragma unroll
@@ -318,11 +308,15 @@ __device__ void store_tile(const Params& p, SharedStorage& s, int consumer, int 
           if (col >= p.n) break;  // n is a multiple of 8: col + 1 < n too
           float v0 = zeros ? 0.0f : acc(cute::make_coord(cute::make_coord(0, i, jj), mm, 0));
           float v1 = zeros ? 0.0f : acc(cute::make_coord(cute::make_coord(1, i, jj), mm, 0));
-          if (p.accumulate) {  // in FP32: a BF16 D is rounded once, as by the CUTLASS epilogue
-            v0 += old[jj].x;
-            v1 += old[jj].y;
+          if constexpr (kFp32) {
+            if (p.accumulate) {
+              v0 += old[jj].x;
+              v1 += old[jj].y;
+            }
+            *reinterpret_cast<float2*>(out_row + col) = make_float2(v0, v1);
+          } else {
+            *reinterpret_cast<__nv_bfloat162*>(out_row + col) = __floats2bfloat162_rn(v0, v1);
           }
-          store_pair(out_row + col, v0, v1);
         }
       }
     }

@@ -329,8 +329,10 @@ Check run_wgrad_for(const WgradLaunch& l) {
       return run_wgrad_gemm<WgradGemm<CooperativeTile128x256x64Cluster2x1, ElementD>>(l);
     case MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1:
       // The ping-pong kernel of the same tile serves where this one cannot:
-      // more groups than its shared-memory tables hold, and beyond 2^31
-      // tokens (its TMA coordinates are 32-bit).
+      // more groups than its shared-memory tables hold, beyond 2^31 tokens
+      // (its TMA coordinates are 32-bit), and BF16 accumulation (its L2
+      // reduce-add would round the product to BF16 before adding; CUTLASS's
+      // epilogue rounds once).
       if (!onelaunch::serves(*l.problem))
         return run_wgrad_gemm<WgradGemm<PingpongTile128x128x64Cluster2x1, ElementD>>(l);
       return onelaunch::run<ElementD>(l);
