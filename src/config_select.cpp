@@ -19,13 +19,15 @@ moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& s, moegemm_wgrad_co
   //    ahead of the cooperative 128x256 tile at 1024 tokens per group, 1.5x
   //    behind at 4096 (its 128x128 tile, one warp group per tile). Pointer
   //    list: 0.586 / 0.632 against ping-pong's 0.524 / 0.571.
-  //  - accumulating (FP32): outputs below 1536 x 2048 at any K. Pointer list,
-  //    seed grid: 0.659 / 0.713 against ping-pong's 0.581 / 0.646, ahead on
-  //    all 28 rows. Large outputs stay with the cooperative 128x256 tile.
+  //  - accumulating (FP32): outputs below 1536 x 2048 at any K. Seed grid:
+  //    contiguous D 0.652 / 0.729 against ping-pong's 0.560 / 0.658, pointer
+  //    list 0.659 / 0.713 against 0.581 / 0.646, ahead on all 28 rows in
+  //    both. Large outputs stay with the cooperative 128x256 tile.
   const int64_t avg_k = s.num_groups > 0 ? s.total_tokens / s.num_groups : 0;
   if (onelaunch_serves(s)) {
     const bool large = s.m * s.n >= kCooperativeMinLargeOutput;
-    if (!large || (!s.accumulate && avg_k <= kOneLaunchMaxAvgK)) return MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1;
+    if (!large || (!s.accumulate && avg_k <= kOneLaunchMaxAvgK))
+      return MOEGEMM_WGRAD_CONFIG_ONELAUNCH_128x128x64_C2x1;
   }
   // From the benchmark on an H100 (docs/gpu-results.md, docs/perf-notes.md):
   //  - large outputs (>= 1536 x 2048): the cooperative 128x256 tile, 3-8%

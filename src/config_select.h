@@ -28,7 +28,8 @@ constexpr int64_t kOneLaunchMaxTokens = 2147483647;
 constexpr int64_t kOneLaunchMaxAvgK = 1024;  // large outputs, tokens per group
 
 // Whether the one-launch kernel can serve the call: it accumulates into FP32
-// only (BF16 accumulation is left to the CUTLASS kernels).
+// only (BF16 accumulation is left to the CUTLASS kernels: through its
+// registers it measured 1.6x slower, docs/perf-notes.md #24).
 bool onelaunch_serves(const WgradShape& shape);
 
 // AUTO resolved to a concrete configuration; an explicit request is returned as is.
