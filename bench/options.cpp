@@ -399,6 +399,8 @@ Options parse_options(int argc, char** argv) {
   if (o.fwd_set && o.fwd_passes().empty())
     throw Error("--set fwd runs fprop and dgrad; --pass " + std::string(pass_name(o.passes.front())) +
                 " leaves it empty");
+  const bool wgrad_problems = o.wants_pass(Pass::kWgrad) && (o.seed_set || o.large_set || o.anchors_set || custom);
+  if (o.out_list && !wgrad_problems) throw Error("--out-list applies to wgrad problems, and this run has none");
   if (o.quick && !repeat_given) o.repeat = kMinRepeat;
   return o;
 }
