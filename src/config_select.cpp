@@ -53,4 +53,17 @@ UniformKTile choose_uniform_k_tile(int64_t total_rows, int num_groups, int64_t n
   return tiles >= kUniformKCooperativeMinTiles ? UniformKTile::kCooperative128x256 : UniformKTile::kPingpong128x128;
 }
 
+bool uniform_k_group_prefers_cublas(int64_t rows, int64_t n, int64_t k) {
+  if (rows <= 0 || n <= 0 || k <= 0) return false;
+  const int64_t output = rows * n;  // both <= INT32_MAX (validated): no overflow
+  if (output >= kCublasGroupMinOutput) return true;
+  return k >= kCublasGroupLongK && n >= kCublasGroupLongKMinN && output >= kCublasGroupLongKMinOutput;
+}
+
+int64_t uniform_k_cublas_min_rows(int64_t n, int64_t k) {
+  const int64_t min_output =
+      (k >= kCublasGroupLongK && n >= kCublasGroupLongKMinN) ? kCublasGroupLongKMinOutput : kCublasGroupMinOutput;
+  return (min_output + n - 1) / n;
+}
+
 }  // namespace moegemm::detail

@@ -56,6 +56,26 @@ constexpr int64_t kUniformKCooperativeMinTiles = 384;
 // n; an explicit request (MOEGEMM_UNIFORM_K_TILE) is returned as is.
 UniformKTile choose_uniform_k_tile(int64_t total_rows, int num_groups, int64_t n, UniformKTile requested);
 
+// Large groups of the uniform-K path run as their own cuBLAS GEMMs (on side
+// streams, beside the grouped kernel that takes the other groups) when the
+// group sizes are on the host. Measured on an H100 with equal groups
+// (docs/perf-notes.md U7): multi-stream cuBLAS is ahead of the grouped kernel
+// from ~6M output elements per group (rows x n: 3072 rows at n = 2048, 878 at
+// n = 7168; 2-13% ahead there), and with long K (>= 4096) from ~1M at
+// n >= 1024 (512 rows at n = 2048, k = 7168: 6% ahead); below, the grouped
+// kernel is ahead (up to 2x at small groups).
+constexpr int64_t kCublasGroupMinOutput = int64_t{6} << 20;
+constexpr int64_t kCublasGroupLongK = 4096;
+constexpr int64_t kCublasGroupLongKMinN = 1024;
+constexpr int64_t kCublasGroupLongKMinOutput = int64_t{1} << 20;
+
+// Whether a group of `rows` x n (contraction k) is faster as its own cuBLAS GEMM.
+bool uniform_k_group_prefers_cublas(int64_t rows, int64_t n, int64_t k);
+
+// The fewest rows for which uniform_k_group_prefers_cublas(rows, n, k) holds
+// (n > 0, k > 0).
+int64_t uniform_k_cublas_min_rows(int64_t n, int64_t k);
+
 }  // namespace moegemm::detail
 
 #endif  // MOEGEMM_SRC_CONFIG_SELECT_H_

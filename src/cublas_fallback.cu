@@ -114,6 +114,7 @@
 //    CUDA or cuBLAS call runs during static destruction.
 #include "cublas_fallback.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -716,7 +717,7 @@ size_t cublas_list_workspace_size(int num_streams) {
 }
 
 Check cublas_gemm_list(const moegemm_gemm_list_t& p, int num_streams, void* workspace, size_t workspace_bytes,
-                       cudaStream_t stream) {
+                       cudaStream_t stream, const CallerStreamWork* beside) {
   // The problem is validated by the caller; these checks only keep a bug
   // there from turning into a wrong cuBLAS call.
   if (p.num_groups < 1 || p.m == nullptr || p.n == nullptr || p.k == nullptr || p.d == nullptr)
@@ -797,10 +798,16 @@ Check cublas_gemm_list(const moegemm_gemm_list_t& p, int num_streams, void* work
     }
     work.push_back(std::move(w));
   }
-  if (work.empty()) return Check{};
+  if (work.empty()) return beside != nullptr ? (*beside)(stream) : Check{};
 
-  // 2. Fork: stream 0 is the caller's, streams 1..used-1 side streams.
-  const int used = static_cast<int>(work.size()) < num_streams ? static_cast<int>(work.size()) : num_streams;
+  // 2. Fork: stream 0 is the caller's, streams 1..used-1 side streams. With
+  // work `beside` the caller's stream, the groups take side streams only
+  // (at least one).
+  const int first = beside != nullptr ? 1 : 0;  // the first stream that takes groups
+  const int group_streams = std::max(1, std::min(static_cast<int>(work.size()), num_streams - first));
+  const int used = first + group_streams;
+  if (used > kMaxCublasStreams)
+    return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "cuBLAS path: more streams than kMaxCublasStreams"};
   if (Check c = ensure_streams(*ss, used); !c.ok()) return c;
   auto stream_of = [&](int s) { return s == 0 ? stream : ss->side[static_cast<size_t>(s - 1)]; };
 
@@ -818,15 +825,16 @@ Check cublas_gemm_list(const moegemm_gemm_list_t& p, int num_streams, void* work
     }
   }
 
-  // 3. The groups, round-robin.
+  // 3. The groups, round-robin; then the caller's work beside them.
   if (result.ok()) {
     for (size_t j = 0; j < work.size(); ++j) {
-      const int s = static_cast<int>(j % static_cast<size_t>(used));
-      void* ws = ws_base != nullptr ? ws_base + static_cast<size_t>(s) * chunk : nullptr;
+      const int s = first + static_cast<int>(j % static_cast<size_t>(group_streams));
+      void* ws = ws_base != nullptr ? ws_base + static_cast<size_t>(s - first) * chunk : nullptr;
       result = enqueue_group(p, work[j], ds->handle, stream_of(s), ws, chunk);
       if (!result.ok()) break;
     }
   }
+  if (result.ok() && beside != nullptr) result = (*beside)(stream);
 
   // 4. Join every forked side stream, on error paths too (a side stream left
   // forked would break a graph capture and the caller's ordering).

@@ -7,6 +7,7 @@
 #define MOEGEMM_SRC_CUBLAS_FALLBACK_H_
 
 #include <cstddef>
+#include <functional>
 
 #include <cuda_runtime_api.h>
 
@@ -37,8 +38,15 @@ size_t cublas_list_workspace_size(int num_streams);
 // alignments and workspace size. No device allocation and no host
 // synchronisation. Failures: MOEGEMM_STATUS_CUDA_ERROR "<call> failed for
 // group i: <status name>"; nothing is enqueued when a group cannot be planned.
+//
+// `beside` (optional): work the caller enqueues on `stream` itself while the
+// groups run on the side streams (a grouped kernel for the other groups); it
+// is called once, after the fork and before the join, also when no group has
+// work. The groups then use at most num_streams - 1 side streams (at least
+// one), and the workspace is split between those.
+using CallerStreamWork = std::function<Check(cudaStream_t)>;
 Check cublas_gemm_list(const moegemm_gemm_list_t& problem, int num_streams, void* workspace,
-                       size_t workspace_bytes, cudaStream_t stream);
+                       size_t workspace_bytes, cudaStream_t stream, const CallerStreamWork* beside = nullptr);
 
 }  // namespace moegemm::detail
 

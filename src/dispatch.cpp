@@ -3,6 +3,9 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
+
+#include "config_select.h"
 
 namespace moegemm::detail {
 namespace {
@@ -296,6 +299,33 @@ std::vector<int64_t> clamp_group_sizes(const int64_t* sizes, int g, int64_t tota
     off += v;
   }
   return out;
+}
+
+int split_large_groups(const moegemm_gemm_list_t& p, ListStorage* large_storage, moegemm_gemm_list_t* large,
+                       ListStorage* rest_storage, moegemm_gemm_list_t* rest) {
+  const size_t g = static_cast<size_t>(p.num_groups);
+  int count = 0;
+  for (auto [storage, list] : {std::pair{large_storage, large}, std::pair{rest_storage, rest}}) {
+    storage->m.assign(p.m, p.m + g);
+    storage->n.assign(p.n, p.n + g);
+    storage->k.assign(p.k, p.k + g);
+    storage->a.assign(p.a, p.a + g);
+    storage->b.assign(p.b, p.b + g);
+    storage->d.assign(p.d, p.d + g);
+    *list = p;
+    list->m = storage->m.data();
+    list->n = storage->n.data();
+    list->k = storage->k.data();
+    list->a = storage->a.data();
+    list->b = storage->b.data();
+    list->d = storage->d.data();
+  }
+  for (size_t i = 0; i < g; ++i) {
+    const bool is_large = uniform_k_group_prefers_cublas(p.m[i], p.n[i], p.k[i]);
+    count += is_large ? 1 : 0;
+    (is_large ? rest_storage : large_storage)->m[i] = 0;
+  }
+  return count;
 }
 
 moegemm_gemm_list_t ragged_m_as_list(const moegemm_ragged_m_problem_t& p, const int64_t* sizes,

@@ -53,6 +53,15 @@ struct ListStorage {
 moegemm_gemm_list_t ragged_m_as_list(const moegemm_ragged_m_problem_t& problem, const int64_t* sizes,
                                      const void* const* b_list, ListStorage* storage);
 
+// Splits a uniform-K list (path 1) for the large-group rule
+// (uniform_k_group_prefers_cublas, config_select.h): `large` gets the groups
+// that are faster as their own cuBLAS GEMMs, `rest` the others. Both keep all
+// g slots, the other part's groups with m = 0 (so the grouped kernel's cached
+// parameters, keyed on g, are reused from call to call). Returns the number of
+// large groups; the lists point into their storage.
+int split_large_groups(const moegemm_gemm_list_t& problem, ListStorage* large_storage, moegemm_gemm_list_t* large,
+                       ListStorage* rest_storage, moegemm_gemm_list_t* rest);
+
 // Device-side clamping rule of split sizes, applied on the host (for the
 // cuBLAS path of device sizes): k < 0 -> 0, offsets capped at `total`.
 std::vector<int64_t> clamp_group_sizes(const int64_t* sizes, int g, int64_t total);

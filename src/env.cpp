@@ -23,10 +23,12 @@ bool parse_bool(const char* name, const char* value, bool fallback, std::string*
 }  // namespace
 
 DispatchEnv parse_dispatch_env(const char* use_cutlass, const char* warn_fallback, const char* num_streams,
-                               const char* uniform_k_tile) {
+                               const char* uniform_k_tile, const char* large_groups_cublas) {
   DispatchEnv env;
   env.use_cutlass = parse_bool("MOEGEMM_USE_CUTLASS", use_cutlass, true, &env.problems);
   env.warn_fallback = parse_bool("MOEGEMM_WARN_FALLBACK", warn_fallback, false, &env.problems);
+  env.large_groups_cublas =
+      parse_bool("MOEGEMM_LARGE_GROUPS_CUBLAS", large_groups_cublas, true, &env.problems);
   if (num_streams != nullptr) {
     char* end = nullptr;
     const long v = std::strtol(num_streams, &end, 10);
@@ -51,7 +53,8 @@ DispatchEnv parse_dispatch_env(const char* use_cutlass, const char* warn_fallbac
 const DispatchEnv& process_dispatch_env() {
   static const DispatchEnv env = [] {
     DispatchEnv e = parse_dispatch_env(std::getenv("MOEGEMM_USE_CUTLASS"), std::getenv("MOEGEMM_WARN_FALLBACK"),
-                                       std::getenv("MOEGEMM_NUM_STREAMS"), std::getenv("MOEGEMM_UNIFORM_K_TILE"));
+                                       std::getenv("MOEGEMM_NUM_STREAMS"), std::getenv("MOEGEMM_UNIFORM_K_TILE"),
+                                       std::getenv("MOEGEMM_LARGE_GROUPS_CUBLAS"));
     if (!e.problems.empty()) std::fprintf(stderr, "moegemm: %s\n", e.problems.c_str());
     return e;
   }();

@@ -14,13 +14,14 @@ struct DispatchEnv {
   bool warn_fallback = false;  // MOEGEMM_WARN_FALLBACK
   int num_streams = 4;         // MOEGEMM_NUM_STREAMS, 1..16
   UniformKTile uniform_k_tile = UniformKTile::kAuto;  // MOEGEMM_UNIFORM_K_TILE (tuning)
+  bool large_groups_cublas = true;  // MOEGEMM_LARGE_GROUPS_CUBLAS (uniform-K path, host group sizes)
   std::string problems;        // values that were ignored, and why ("" if none)
 };
 
 // Each argument is the variable's value or nullptr when unset. Unparseable
 // values keep the default and are described in `problems`.
 DispatchEnv parse_dispatch_env(const char* use_cutlass, const char* warn_fallback, const char* num_streams,
-                               const char* uniform_k_tile = nullptr);
+                               const char* uniform_k_tile = nullptr, const char* large_groups_cublas = nullptr);
 
 // The process's values (read on first use); a malformed value is reported
 // once on stderr.

@@ -71,9 +71,38 @@ PathChoice choose_path(const moegemm_ragged_m_problem_t& p, const DispatchFacts&
 int streams_of(const moegemm_gemm_list_t& p) { return streams_for(p.num_streams); }
 int streams_of(const moegemm_ragged_m_problem_t&) { return streams_for(0); }
 
+// The large-group rule (config_select.h) needs the group sizes on the host:
+// always so in the list form; in the ragged-M form unless the sizes or the B
+// list are on the device (then the grouped kernel takes every group).
+bool sizes_on_host(const moegemm_gemm_list_t&) { return true; }
+bool sizes_on_host(const moegemm_ragged_m_problem_t& p) {
+  return p.group_sizes_location == MOEGEMM_MEMORY_HOST &&
+         (p.b_ptrs == nullptr || p.b_ptrs_location == MOEGEMM_MEMORY_HOST);
+}
+
+// Whether some group of a uniform-K call may run as its own cuBLAS GEMM: the
+// workspace then has a cuBLAS part. Ragged M: decided from the total rows (a
+// group can only be large if all rows together are), so that one workspace
+// serves every split of the same total.
+bool may_split_large_groups(const moegemm_ragged_m_problem_t& p) {
+  return sizes_on_host(p) && p.total_rows >= uniform_k_cublas_min_rows(p.n, p.k);
+}
+bool may_split_large_groups(const moegemm_gemm_list_t& p) {
+  for (int i = 0; i < p.num_groups; ++i)
+    if (uniform_k_group_prefers_cublas(p.m[i], p.n[i], p.k[0])) return true;
+  return false;
+}
+template <class Problem>
+bool large_groups_apply(const Problem& p, const PathChoice& choice) {
+  return choice.path == MOEGEMM_PATH_UNIFORM_K && process_dispatch_env().large_groups_cublas &&
+         may_split_large_groups(p);
+}
+
 template <class Problem>
 size_t workspace_for(const Problem& p, const Context& ctx, const PathChoice& choice) {
-  return path_workspace(choice.path, p.num_groups, ctx.device.sm_count, streams_of(p));
+  size_t bytes = path_workspace(choice.path, p.num_groups, ctx.device.sm_count, streams_of(p));
+  if (large_groups_apply(p, choice)) bytes += round_up_256(cublas_list_workspace_size(streams_of(p)));
+  return bytes;
 }
 
 // What the uniform-K tile choice looks at: rows of all groups, and n when every
@@ -113,6 +142,31 @@ Check cuda_check(cudaError_t err, const char* what) {
   return Check{MOEGEMM_STATUS_CUDA_ERROR, std::string(what) + ": " + cudaGetErrorString(err)};
 }
 
+// The uniform-K path with the large-group rule: the large groups as cuBLAS
+// GEMMs on side streams, the others in the grouped kernel on `stream` beside
+// them (one list each, g slots). The workspace holds the grouped kernel's part,
+// then cuBLAS's (workspace_for).
+Check run_uniform_k_split(const moegemm_gemm_list_t& p, const Context& ctx, void* workspace, int streams,
+                          cudaStream_t stream) {
+  ListStorage large_storage, rest_storage;
+  moegemm_gemm_list_t large{}, rest{};
+  const int count = split_large_groups(p, &large_storage, &large, &rest_storage, &rest);
+  if (count == 0) {
+    UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
+    l.list = &p;
+    return uniform_k_sm90(l);
+  }
+  const size_t grouped_bytes = path_workspace(MOEGEMM_PATH_UNIFORM_K, p.num_groups, ctx.device.sm_count, streams);
+  const CallerStreamWork grouped = [&](cudaStream_t s) -> Check {
+    if (count == p.num_groups) return Check{};
+    UniformKLaunch l = uniform_k_launch(rest, ctx, workspace, s);
+    l.list = &rest;
+    return uniform_k_sm90(l);
+  };
+  return cublas_gemm_list(large, streams, static_cast<char*>(workspace) + grouped_bytes,
+                          round_up_256(cublas_list_workspace_size(streams)), stream, &grouped);
+}
+
 // ---------------------------------------------------------------------------
 // List form
 
@@ -120,6 +174,7 @@ Check run_list(const moegemm_gemm_list_t& p, const Context& ctx, const PathChoic
                cudaStream_t stream) {
   switch (choice.path) {
     case MOEGEMM_PATH_UNIFORM_K: {
+      if (large_groups_apply(p, choice)) return run_uniform_k_split(p, ctx, workspace, streams_of(p), stream);
       UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
       l.list = &p;
       return uniform_k_sm90(l);
@@ -214,6 +269,13 @@ Check run_ragged_m(const moegemm_ragged_m_problem_t& p, const Context& ctx, cons
     warn_fallback("moegemm_ragged_m", choice.reason + device_copy_note(p));
     return ragged_m_on_cublas(p, workspace, stream);
   }
+  if (large_groups_apply(p, choice)) {
+    // Host sizes (clamped as on the device) and host or contiguous B.
+    const std::vector<int64_t> sizes = clamp_group_sizes(p.group_sizes, p.num_groups, p.total_rows);
+    ListStorage storage;
+    const moegemm_gemm_list_t list = ragged_m_as_list(p, sizes.data(), p.b_ptrs, &storage);
+    return run_uniform_k_split(list, ctx, workspace, streams_of(p), stream);
+  }
   UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
   l.ragged = &p;
   return uniform_k_sm90(l);
@@ -229,6 +291,10 @@ moegemm_status_t path_entry(const Problem* problem, moegemm_path_t* path, const 
   const Context ctx = context();
   PathChoice choice = choose_path(*problem, ctx.facts);
   if (!ctx.has_device) choice.reason = "no usable CUDA device (the kernels need SM90)";
+  else if (large_groups_apply(*problem, choice))
+    choice.reason = "uniform-K with large groups: groups with rows x n >= 6Mi (>= 1Mi when k >= 4096 and n >= 1024) "
+                    "run as cuBLAS GEMMs on side streams beside the grouped kernel (MOEGEMM_LARGE_GROUPS_CUBLAS=0 "
+                    "keeps them in it)";
   *path = choice.path;
   last_reason = choice.reason;
   if (reason != nullptr) *reason = last_reason.c_str();

@@ -197,6 +197,44 @@ TEST(ConfigSelect, PublicChooseConfigAgreesWithTheRule) {
   EXPECT_EQ(moegemm_wgrad_choose_config(&p), kCooperative);
 }
 
+using moegemm::detail::kCublasGroupMinOutput;
+using moegemm::detail::uniform_k_cublas_min_rows;
+using moegemm::detail::uniform_k_group_prefers_cublas;
+
+TEST(UniformKLargeGroups, FromSixMiOutputElements) {
+  EXPECT_FALSE(uniform_k_group_prefers_cublas(3071, 2048, 512));  // 3071 x 2048 < 6 Mi
+  EXPECT_TRUE(uniform_k_group_prefers_cublas(3072, 2048, 512));   // = 6 Mi
+  EXPECT_FALSE(uniform_k_group_prefers_cublas(877, 7168, 512));
+  EXPECT_TRUE(uniform_k_group_prefers_cublas(878, 7168, 2048));
+  EXPECT_FALSE(uniform_k_group_prefers_cublas(12287, 512, 2048));  // n = 512: from 12288 rows
+  EXPECT_TRUE(uniform_k_group_prefers_cublas(12288, 512, 7168));   // long k but n < 1024: the 6 Mi rule
+}
+
+TEST(UniformKLargeGroups, LongKFromOneMiWhenNIsWide) {
+  EXPECT_TRUE(uniform_k_group_prefers_cublas(512, 2048, 7168));
+  EXPECT_FALSE(uniform_k_group_prefers_cublas(511, 2048, 7168));
+  EXPECT_FALSE(uniform_k_group_prefers_cublas(512, 2048, 4095));  // k below 4096
+  EXPECT_TRUE(uniform_k_group_prefers_cublas(1024, 1024, 4096));
+  EXPECT_FALSE(uniform_k_group_prefers_cublas(2048, 1016, 4096));  // n below 1024
+}
+
+TEST(UniformKLargeGroups, EmptyOrDegenerateGroupsStay) {
+  EXPECT_FALSE(uniform_k_group_prefers_cublas(0, 2048, 7168));
+  EXPECT_FALSE(uniform_k_group_prefers_cublas(1 << 20, 0, 64));
+  EXPECT_FALSE(uniform_k_group_prefers_cublas(1 << 20, 64, 0));
+}
+
+// The fewest rows is where the rule switches, for both of its branches.
+TEST(UniformKLargeGroups, MinRowsIsTheSwitchPoint) {
+  for (int64_t n : {8, 136, 512, 1016, 1024, 2048, 7168})
+    for (int64_t k : {8, 512, 4095, 4096, 7168}) {
+      const int64_t r = uniform_k_cublas_min_rows(n, k);
+      EXPECT_TRUE(uniform_k_group_prefers_cublas(r, n, k)) << n << " " << k;
+      EXPECT_FALSE(uniform_k_group_prefers_cublas(r - 1, n, k)) << n << " " << k;
+    }
+  EXPECT_EQ(uniform_k_cublas_min_rows(2048, 512), kCublasGroupMinOutput / 2048);
+}
+
 }  // namespace
 }  // namespace moegemm_test
 

@@ -1535,6 +1535,63 @@ TEST(PathNameApi, EveryPath) {
   EXPECT_STREQ(moegemm_path_name(static_cast<moegemm_path_t>(-1)), "unknown");
 }
 
+TEST(DispatchEnvLargeGroups, Parsed) {
+  using moegemm::detail::parse_dispatch_env;
+  EXPECT_TRUE(parse_dispatch_env(nullptr, nullptr, nullptr).large_groups_cublas);
+  EXPECT_FALSE(parse_dispatch_env(nullptr, nullptr, nullptr, nullptr, "0").large_groups_cublas);
+  EXPECT_TRUE(parse_dispatch_env(nullptr, nullptr, nullptr, nullptr, "on").large_groups_cublas);
+  const auto bad = parse_dispatch_env(nullptr, nullptr, nullptr, nullptr, "sometimes");
+  EXPECT_TRUE(bad.large_groups_cublas);
+  EXPECT_TRUE(names(bad.problems, "MOEGEMM_LARGE_GROUPS_CUBLAS"));
+}
+
+// Both parts keep all g slots; a group is in exactly one of them.
+TEST(SplitLargeGroups, EachGroupInExactlyOnePart) {
+  using moegemm::detail::ListStorage;
+  using moegemm::detail::split_large_groups;
+  auto P = [](uintptr_t v) { return reinterpret_cast<void*>(v); };
+  const int64_t m[] = {3072, 40, 0, 3071, 512};
+  const int64_t n[] = {2048, 2048, 2048, 2048, 2048};
+  const int64_t k[] = {7168, 7168, 7168, 7168, 7168};  // long k: 512 rows x 2048 is large
+  const void* a[] = {P(0x1000), P(0x2000), P(0x3000), P(0x4000), P(0x5000)};
+  const void* b[] = {P(0x11000), P(0x12000), P(0x13000), P(0x14000), P(0x15000)};
+  void* d[] = {P(0x21000), P(0x22000), P(0x23000), P(0x24000), P(0x25000)};
+  moegemm_gemm_list_t p = moegemm_gemm_list_default();
+  p.num_groups = 5;
+  p.op_b = MOEGEMM_OP_T;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.a = a;
+  p.b = b;
+  p.d = d;
+  p.accumulate = 1;
+  ListStorage ls, rs;
+  moegemm_gemm_list_t large{}, rest{};
+  EXPECT_EQ(split_large_groups(p, &ls, &large, &rs, &rest), 3);  // groups 0, 3, 4
+  const int64_t large_m[] = {3072, 0, 0, 3071, 512};
+  const int64_t rest_m[] = {0, 40, 0, 0, 0};
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(large.m[i], large_m[i]) << i;
+    EXPECT_EQ(rest.m[i], rest_m[i]) << i;
+    for (const moegemm_gemm_list_t* l : {&large, &rest}) {
+      EXPECT_EQ(l->n[i], n[i]);
+      EXPECT_EQ(l->k[i], k[i]);
+      EXPECT_EQ(l->a[i], a[i]);
+      EXPECT_EQ(l->b[i], b[i]);
+      EXPECT_EQ(l->d[i], d[i]);
+    }
+  }
+  for (const moegemm_gemm_list_t* l : {&large, &rest}) {
+    EXPECT_EQ(l->num_groups, 5);
+    EXPECT_EQ(l->op_b, MOEGEMM_OP_T);
+    EXPECT_EQ(l->accumulate, 1);
+  }
+  const int64_t k512[] = {512, 512, 512, 512, 512};  // the 6 Mi rule only: group 0 alone
+  p.k = k512;
+  EXPECT_EQ(split_large_groups(p, &ls, &large, &rs, &rest), 1);
+}
+
 }  // namespace
 }  // namespace moegemm_test
 

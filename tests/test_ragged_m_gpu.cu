@@ -210,6 +210,74 @@ TEST_F(RaggedTest, AllGroupsEmptyLeavesDUntouched) {
                 MOEGEMM_PATH_UNIFORM_K);
 }
 
+// Large groups (m_i * n >= 6 Mi) run as cuBLAS GEMMs on side streams beside
+// the grouped kernel, which takes the others: both parts, each B layout and
+// size location, overwrite and accumulate. With device sizes the grouped
+// kernel takes every group.
+struct LargeGroupCase {
+  std::string name;
+  RaggedSpec spec;
+  bool split;  // whether the path's reason must announce the large groups
+};
+
+const std::vector<LargeGroupCase>& large_group_cases() {
+  auto large = [](moegemm_op_t op_b, moegemm_dtype_t d, std::vector<int64_t> sizes, BKind b, bool acc) {
+    return with(rs(sum_of(sizes) + 5, 2048, 16, std::move(sizes), op_b, BF, d), [&](RaggedSpec& s) {
+      s.b_kind = b;
+      s.accumulate = acc;
+    });
+  };
+  static const std::vector<LargeGroupCase> c = {
+      {"fwd_bf16_one_large_contiguous_b", large(T, BF, {3100, 40, 0, 7}, BKind::Contiguous, false), true},
+      {"dgrad_bf16_to_fp32_one_large_host_list_acc", large(N, F32, {9, 3200, 130}, BKind::HostList, true), true},
+      {"fwd_bf16_to_fp32_all_large", large(T, F32, {3073, 3100}, BKind::Contiguous, false), true},
+      {"dgrad_bf16_large_first_and_last_acc", large(N, BF, {3300, 1, 200, 3090}, BKind::Contiguous, true), true},
+      {"fwd_bf16_device_sizes_stay_grouped",
+       with(large(T, BF, {3100, 40, 0, 7}, BKind::Contiguous, false), [](RaggedSpec& s) { s.sizes_loc = DEV; }),
+       false},
+      {"dgrad_bf16_device_b_list_stays_grouped", large(N, BF, {3100, 40}, BKind::DeviceList, false), false},
+  };
+  return c;
+}
+
+class RaggedLargeGroupTest : public RaggedTest, public ::testing::WithParamInterface<LargeGroupCase> {};
+
+TEST_P(RaggedLargeGroupTest, MatchesFloat64Reference) {
+  const LargeGroupCase& c = GetParam();
+  RaggedCall call(c.spec, rng_);
+  moegemm_path_t path = MOEGEMM_PATH_CUBLAS;
+  const char* reason = nullptr;
+  ASSERT_EQ(moegemm_ragged_m_path(&call.problem, &path, &reason), MOEGEMM_STATUS_SUCCESS);
+  EXPECT_EQ(path, MOEGEMM_PATH_UNIFORM_K);
+  ASSERT_NE(reason, nullptr);
+  EXPECT_EQ(std::string(reason).find("large groups") != std::string::npos, c.split) << reason;
+  run_and_check(c.spec, MOEGEMM_PATH_UNIFORM_K);
+}
+
+void PrintTo(const LargeGroupCase& c, std::ostream* os) { *os << c.name; }
+
+INSTANTIATE_TEST_SUITE_P(Cases, RaggedLargeGroupTest, ::testing::ValuesIn(large_group_cases()),
+                         [](const ::testing::TestParamInfo<LargeGroupCase>& i) { return i.param.name; });
+
+// The split call (side streams forked from the caller's) can be captured.
+TEST_F(RaggedTest, LargeGroupSplitCanBeCaptured) {
+  RaggedSpec s = rs(3100 + 40 + 7, 2048, 16, {3100, 40, 7}, T, BF, BF);
+  SCOPED_TRACE(describe(s));
+  RaggedCall call(s, rng_);
+  ASSERT_TRUE(ragged_path_is(call.problem, MOEGEMM_PATH_UNIFORM_K));
+  const Workspace ws = ragged_workspace(call.problem);
+  const Stream stream;
+  Captured cap = capture_call(call.problem, ws, stream);
+  ASSERT_TRUE(captured_cleanly(cap));
+  const GraphExecPtr exec = instantiate(cap.graph);
+  for (int r = 0; r < 2; ++r) {
+    SCOPED_TRACE("replay " + std::to_string(r));
+    call.reset();
+    replay(exec, stream.get());
+    EXPECT_TRUE(call.check());
+  }
+}
+
 // ---------------------------------------------------------------------------
 // 3. The cuBLAS path: host sizes, and device sizes outside capture (copied
 //    to the host and synchronised; the clamping rule still holds).

@@ -159,6 +159,12 @@ moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t
  *      or GELU, A and B both BF16 or both FP16, D of that type or FP32,
  *      op_a == N, the same k for every group with k >= 1 and k % 8 == 0, every
  *      n_i % 8 == 0, 16-byte aligned pointers. One kernel launch, ragged m_i.
+ *      Large groups, when the group sizes are on the host: groups with
+ *      m_i * n_i >= 6 Mi elements (>= 1 Mi when k >= 4096 and n_i >= 1024), where
+ *      cuBLAS's own GEMM kernels measured faster than the grouped kernel, run
+ *      as cuBLASLt matmuls on side streams beside it (the path's reason then
+ *      says so; it is "" otherwise); the workspace then includes the cuBLAS
+ *      path's (for ragged M whenever total_rows could hold such a group).
  *   2. MOEGEMM_PATH_VARIABLE_K: SM90, MOEGEMM_USE_CUTLASS not 0, no bias or
  *      GELU, BF16 A and B, FP32 or BF16 D, the wgrad layout (op_a = T,
  *      op_b = N) with the same m and n for every group (multiples of 8), and
@@ -178,6 +184,9 @@ moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t
  *                               cooperative 128x256 when the call has at least
  *                               384 such tiles and n % 512 == 0, else ping-pong
  *                               128x128).
+ *   MOEGEMM_LARGE_GROUPS_CUBLAS=0
+ *                               keep the large groups of path 1 in the grouped
+ *                               kernel (default 1: cuBLAS beside it, see above).
  */
 
 typedef enum moegemm_op {
