@@ -222,7 +222,8 @@ struct LargeGroupCase {
 
 const std::vector<LargeGroupCase>& large_group_cases() {
   auto large = [](moegemm_op_t op_b, moegemm_dtype_t d, std::vector<int64_t> sizes, BKind b, bool acc) {
-    return with(rs(sum_of(sizes) + 5, 2048, 16, std::move(sizes), op_b, BF, d), [&](RaggedSpec& s) {
+    const int64_t rows = sum_of(sizes) + 5;  // before `sizes` is moved from
+    return with(rs(rows, 2048, 16, std::move(sizes), op_b, BF, d), [&](RaggedSpec& s) {
       s.b_kind = b;
       s.accumulate = acc;
     });
