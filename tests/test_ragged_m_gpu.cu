@@ -52,6 +52,24 @@ int64_t sum_of(const std::vector<int64_t>& v) {
 class RaggedTest : public GpuTest {
  protected:
   void run_and_check(const RaggedSpec& s, moegemm_path_t want) { run_and_check_call<RaggedCall>(s, want, rng_); }
+
+  // Captures one call (path `want`) into a CUDA graph and checks two replays.
+  void expect_captured_replays_match(const RaggedSpec& s, moegemm_path_t want) {
+    SCOPED_TRACE(describe(s));
+    RaggedCall call(s, rng_);
+    ASSERT_TRUE(ragged_path_is(call.problem, want));
+    const Workspace ws = ragged_workspace(call.problem);
+    const Stream stream;
+    Captured cap = capture_call(call.problem, ws, stream);
+    ASSERT_TRUE(captured_cleanly(cap));
+    const GraphExecPtr exec = instantiate(cap.graph);
+    for (int r = 0; r < 2; ++r) {
+      SCOPED_TRACE("replay " + std::to_string(r));
+      call.reset();
+      replay(exec, stream.get());
+      EXPECT_TRUE(call.check());
+    }
+  }
 };
 
 RaggedSpec rs(int64_t T_rows, int64_t n, int64_t k, std::vector<int64_t> sizes, moegemm_op_t op_b, moegemm_dtype_t ab,
@@ -263,20 +281,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, RaggedLargeGroupTest, ::testing::ValuesIn(large_
 // The split call (side streams forked from the caller's) can be captured.
 TEST_F(RaggedTest, LargeGroupSplitCanBeCaptured) {
   RaggedSpec s = rs(3100 + 40 + 7, 2048, 16, {3100, 40, 7}, T, BF, BF);
-  SCOPED_TRACE(describe(s));
-  RaggedCall call(s, rng_);
-  ASSERT_TRUE(ragged_path_is(call.problem, MOEGEMM_PATH_UNIFORM_K));
-  const Workspace ws = ragged_workspace(call.problem);
-  const Stream stream;
-  Captured cap = capture_call(call.problem, ws, stream);
-  ASSERT_TRUE(captured_cleanly(cap));
-  const GraphExecPtr exec = instantiate(cap.graph);
-  for (int r = 0; r < 2; ++r) {
-    SCOPED_TRACE("replay " + std::to_string(r));
-    call.reset();
-    replay(exec, stream.get());
-    EXPECT_TRUE(call.check());
-  }
+  expect_captured_replays_match(s, MOEGEMM_PATH_UNIFORM_K);
 }
 
 // ---------------------------------------------------------------------------
@@ -366,20 +371,7 @@ INSTANTIATE_TEST_SUITE_P(OpB, RaggedCaptureTest, ::testing::Values(T, N),
 // With host sizes the cuBLAS path needs no synchronisation and can be captured.
 TEST_F(RaggedTest, CublasPathWithHostSizesCanBeCaptured) {
   RaggedSpec s = rs(250, 40, 20, {0, 120, 1, 100}, T, FP, F32);
-  SCOPED_TRACE(describe(s));
-  RaggedCall call(s, rng_);
-  ASSERT_TRUE(ragged_path_is(call.problem, MOEGEMM_PATH_CUBLAS));
-  const Workspace ws = ragged_workspace(call.problem);
-  const Stream stream;
-  Captured cap = capture_call(call.problem, ws, stream);
-  ASSERT_TRUE(captured_cleanly(cap));
-  const GraphExecPtr exec = instantiate(cap.graph);
-  for (int r = 0; r < 2; ++r) {
-    SCOPED_TRACE("replay " + std::to_string(r));
-    call.reset();
-    replay(exec, stream.get());
-    EXPECT_TRUE(call.check());
-  }
+  expect_captured_replays_match(s, MOEGEMM_PATH_CUBLAS);
 }
 
 // Path 1 with device sizes: captured once, each replay reads the sizes of
