@@ -142,6 +142,12 @@ Check cuda_check(cudaError_t err, const char* what) {
   return Check{MOEGEMM_STATUS_CUDA_ERROR, std::string(what) + ": " + cudaGetErrorString(err)};
 }
 
+Check run_uniform_k_list(const moegemm_gemm_list_t& p, const Context& ctx, void* workspace, cudaStream_t stream) {
+  UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
+  l.list = &p;
+  return uniform_k_sm90(l);
+}
+
 // The uniform-K path with the large-group rule: the large groups as cuBLAS
 // GEMMs on side streams, the others in the grouped kernel on `stream` beside
 // them (one list each, g slots). The workspace holds the grouped kernel's part,
@@ -151,17 +157,10 @@ Check run_uniform_k_split(const moegemm_gemm_list_t& p, const Context& ctx, void
   ListStorage large_storage, rest_storage;
   moegemm_gemm_list_t large{}, rest{};
   const int count = split_large_groups(p, &large_storage, &large, &rest_storage, &rest);
-  if (count == 0) {
-    UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
-    l.list = &p;
-    return uniform_k_sm90(l);
-  }
+  if (count == 0) return run_uniform_k_list(p, ctx, workspace, stream);
   const size_t grouped_bytes = path_workspace(MOEGEMM_PATH_UNIFORM_K, p.num_groups, ctx.device.sm_count, streams);
   const CallerStreamWork grouped = [&](cudaStream_t s) -> Check {
-    if (count == p.num_groups) return Check{};
-    UniformKLaunch l = uniform_k_launch(rest, ctx, workspace, s);
-    l.list = &rest;
-    return uniform_k_sm90(l);
+    return count == p.num_groups ? Check{} : run_uniform_k_list(rest, ctx, workspace, s);
   };
   return cublas_gemm_list(large, streams, static_cast<char*>(workspace) + grouped_bytes,
                           round_up_256(cublas_list_workspace_size(streams)), stream, &grouped);
@@ -175,9 +174,7 @@ Check run_list(const moegemm_gemm_list_t& p, const Context& ctx, const PathChoic
   switch (choice.path) {
     case MOEGEMM_PATH_UNIFORM_K: {
       if (large_groups_apply(p, choice)) return run_uniform_k_split(p, ctx, workspace, streams_of(p), stream);
-      UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
-      l.list = &p;
-      return uniform_k_sm90(l);
+      return run_uniform_k_list(p, ctx, workspace, stream);
     }
     case MOEGEMM_PATH_VARIABLE_K: {
       const WgradBuffers buffers = wgrad_buffers_of_list(p);
@@ -292,8 +289,10 @@ moegemm_status_t path_entry(const Problem* problem, moegemm_path_t* path, const 
   PathChoice choice = choose_path(*problem, ctx.facts);
   if (!ctx.has_device) choice.reason = "no usable CUDA device (the kernels need SM90)";
   else if (large_groups_apply(*problem, choice))
-    choice.reason = "uniform-K with large groups: groups with rows x n >= 6Mi (>= 1Mi when k >= 4096 and n >= 1024) "
-                    "run as cuBLAS GEMMs on side streams beside the grouped kernel (MOEGEMM_LARGE_GROUPS_CUBLAS=0 "
+    choice.reason = "uniform-K with large groups: groups with rows x n >= " + std::to_string(kCublasGroupMinOutput) +
+                    " (>= " + std::to_string(kCublasGroupLongKMinOutput) + " when k >= " +
+                    std::to_string(kCublasGroupLongK) + " and n >= " + std::to_string(kCublasGroupLongKMinN) +
+                    ") run as cuBLAS GEMMs on side streams beside the grouped kernel (MOEGEMM_LARGE_GROUPS_CUBLAS=0 "
                     "keeps them in it)";
   *path = choice.path;
   last_reason = choice.reason;
