@@ -45,12 +45,18 @@ moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& s, moegemm_wgrad_co
   return MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1;
 }
 
-UniformKTile choose_uniform_k_tile(int64_t total_rows, int num_groups, int64_t n, UniformKTile requested) {
+UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile requested) {
   if (requested != UniformKTile::kAuto) return requested;
-  if (num_groups <= 0 || total_rows <= 0 || n <= 0 || n % 512 != 0) return UniformKTile::kPingpong128x128;
-  const int64_t rows_per_group = total_rows / num_groups;
-  const int64_t tiles = int64_t{num_groups} * ((rows_per_group + 127) / 128) * (n / 256);
-  return tiles >= kUniformKCooperativeMinTiles ? UniformKTile::kCooperative128x256 : UniformKTile::kPingpong128x128;
+  const int64_t n = in.n;
+  if (in.num_groups <= 0 || in.total_rows <= 0 || n <= 0 || n % 512 != 0) return UniformKTile::kPingpong128x128;
+  const int64_t rows_per_group = in.total_rows / in.num_groups;
+  const int64_t estimated_row_tiles = int64_t{in.num_groups} * ((rows_per_group + 127) / 128);
+  if (estimated_row_tiles * (n / 256) >= kUniformKCooperativeMinTiles) return UniformKTile::kCooperative128x256;
+  if (in.op_b == MOEGEMM_OP_N && n >= kUniformKWideNMajorMinN) return UniformKTile::kCooperative128x256;
+  if (in.row_tiles > 0 && in.sm_count > 0 && in.row_tiles * (n / 128) > in.sm_count &&
+      in.row_tiles * (n / 256) <= in.sm_count)
+    return UniformKTile::kCooperative128x256NoCluster;
+  return UniformKTile::kPingpong128x128;
 }
 
 bool uniform_k_group_prefers_cublas(int64_t rows, int64_t n, int64_t k) {

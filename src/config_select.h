@@ -38,8 +38,22 @@ moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& shape, moegemm_wgra
 // Tile configurations of the uniform-K (ragged-M) kernel family.
 enum class UniformKTile {
   kAuto,
-  kPingpong128x128,    // ping-pong 128x128x64, cluster 1x2 (the CTA pair splits N)
-  kCooperative128x256  // cooperative 128x256x64, cluster 1x2
+  kPingpong128x128,             // ping-pong 128x128x64, cluster 1x2 (the CTA pair splits N)
+  kCooperative128x256,          // cooperative 128x256x64, cluster 1x2
+  kCooperative128x256NoCluster  // cooperative 128x256x64, no cluster (1x1)
+};
+
+// What the tile choice looks at.
+struct UniformKTileInputs {
+  int64_t total_rows = 0;  // rows of all groups
+  int num_groups = 0;
+  // Sum over the non-empty groups of ceil(m_i / 128): the row tiles of every
+  // configuration (all are 128 rows high). -1 when the group sizes are on the
+  // device (then only an estimate from total_rows / num_groups exists).
+  int64_t row_tiles = -1;
+  int64_t n = 0;  // the groups' common n; 0 when they differ (keeps the default tile)
+  moegemm_op_t op_b = MOEGEMM_OP_T;
+  int sm_count = 0;
 };
 
 // The cooperative 128x256 tile serves when the call has at least this many of
@@ -52,9 +66,31 @@ enum class UniformKTile {
 // multi-stream cuBLAS 1.13x -> 1.19x, worst shape 0.70x -> 0.86x).
 constexpr int64_t kUniformKCooperativeMinTiles = 384;
 
-// AUTO resolved from the average rows per group (total_rows / num_groups) and
-// n; an explicit request (MOEGEMM_UNIFORM_K_TILE) is returned as is.
-UniformKTile choose_uniform_k_tile(int64_t total_rows, int num_groups, int64_t n, UniformKTile requested);
+// With B N-major (op_b N: B_i is [k, n], the dgrad layout) and n at least
+// this, the cooperative 128x256 tile at any tile count: each k row of its B
+// tile is 512 contiguous bytes (256 for the 128x128 tile), and these calls
+// stream their weights from DRAM. Measured on issue 3's grid (H100,
+// docs/perf-notes.md U9): level with or ahead of ping-pong on 20 of the 24
+// dgrad rows with n = 7168 below 1024 rows per group (up to 16% ahead, at most
+// 4% behind).
+constexpr int64_t kUniformKWideNMajorMinN = 4096;
+
+// AUTO, in this order (an explicit request, MOEGEMM_UNIFORM_K_TILE, is
+// returned as is):
+//   1. n not a multiple of 512 (or unknown): ping-pong 128x128.
+//   2. >= kUniformKCooperativeMinTiles cooperative tiles, estimated from the
+//      rows per group: cooperative 128x256.
+//   3. op_b N and n >= kUniformKWideNMajorMinN: cooperative 128x256.
+//   4. With exact row tiles (host sizes): the 128x128 tiles need more than
+//      one wave (> sm_count) while the 128x256 tiles fit in one (<= sm_count):
+//      cooperative 128x256 without a cluster. Ping-pong would put a second
+//      tile on some SMs and the whole call waits for them; the unclustered
+//      128x256 tiles run in one wave, each CTA placed freely. Measured on
+//      issue 3's grid (H100, U9): 0-22% ahead of ping-pong on the 16 rows where
+//      it applies (geomean 1.10x), and 2-10% ahead of the clustered 128x256
+//      tile on those rows; with more tiles the cluster's multicast wins.
+//   5. otherwise ping-pong 128x128.
+UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile requested);
 
 // Large groups of the uniform-K path run as their own cuBLAS GEMMs (on side
 // streams, beside the grouped kernel that takes the other groups) when the

@@ -43,9 +43,10 @@ DispatchEnv parse_dispatch_env(const char* use_cutlass, const char* warn_fallbac
     if (v == "auto") env.uniform_k_tile = UniformKTile::kAuto;
     else if (v == "pingpong") env.uniform_k_tile = UniformKTile::kPingpong128x128;
     else if (v == "cooperative") env.uniform_k_tile = UniformKTile::kCooperative128x256;
+    else if (v == "cooperative-nocluster") env.uniform_k_tile = UniformKTile::kCooperative128x256NoCluster;
     else
       env.problems += std::string(env.problems.empty() ? "" : "; ") + "MOEGEMM_UNIFORM_K_TILE=\"" + v +
-                      "\" is not auto, pingpong or cooperative (ignored)";
+                      "\" is not auto, pingpong, cooperative or cooperative-nocluster (ignored)";
   }
   return env;
 }

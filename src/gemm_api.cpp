@@ -1,6 +1,7 @@
 // The C API of the general grouped GEMM: validation, path choice (dispatch.h),
 // then the uniform-K kernel, the variable-K wgrad kernel or the multi-stream
 // cuBLAS path. Each failure leaves a message for moegemm_last_error().
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 #include <set>
@@ -105,19 +106,44 @@ size_t workspace_for(const Problem& p, const Context& ctx, const PathChoice& cho
   return bytes;
 }
 
-// What the uniform-K tile choice looks at: rows of all groups, and n when every
+// What the uniform-K tile choice looks at (UniformKTileInputs): rows of all
+// groups, their 128-row tiles when the sizes are on the host, and n when every
 // group has the same (0 otherwise: that keeps the default tile).
-int64_t total_rows_of(const moegemm_ragged_m_problem_t& p) { return p.total_rows; }
-int64_t total_rows_of(const moegemm_gemm_list_t& p) {
-  int64_t rows = 0;
-  for (int i = 0; i < p.num_groups; ++i) rows += p.m[i];
-  return rows;
+constexpr int64_t kTileRows = 128;
+int64_t row_tiles_of_rows(int64_t rows) { return (rows + kTileRows - 1) / kTileRows; }
+
+UniformKTileInputs tile_inputs_of(const moegemm_ragged_m_problem_t& p) {
+  UniformKTileInputs in;
+  in.total_rows = p.total_rows;
+  in.num_groups = p.num_groups;
+  in.n = p.n;
+  in.op_b = p.op_b;
+  if (p.group_sizes_location == MOEGEMM_MEMORY_HOST) {
+    // The setup kernel's clamping rule (moegemm.h): sizes clamped to [0, T],
+    // each group's rows cut at T.
+    int64_t start = 0, tiles = 0;
+    for (int i = 0; i < p.num_groups; ++i) {
+      const int64_t size = std::clamp<int64_t>(p.group_sizes[i], 0, p.total_rows);
+      const int64_t end = std::min(start + size, p.total_rows);
+      tiles += row_tiles_of_rows(end - start);
+      start = end;
+    }
+    in.row_tiles = tiles;
+  }
+  return in;
 }
-int64_t common_n_of(const moegemm_ragged_m_problem_t& p) { return p.n; }
-int64_t common_n_of(const moegemm_gemm_list_t& p) {
-  for (int i = 1; i < p.num_groups; ++i)
-    if (p.n[i] != p.n[0]) return 0;
-  return p.n[0];
+UniformKTileInputs tile_inputs_of(const moegemm_gemm_list_t& p) {
+  UniformKTileInputs in;
+  in.num_groups = p.num_groups;
+  in.op_b = p.op_b;
+  in.n = p.n[0];
+  in.row_tiles = 0;
+  for (int i = 0; i < p.num_groups; ++i) {
+    in.total_rows += p.m[i];
+    if (p.n[i] != p.n[0]) in.n = 0;
+    if (p.n[i] > 0) in.row_tiles += row_tiles_of_rows(p.m[i]);
+  }
+  return in;
 }
 
 // A uniform-K launch of either form (the caller sets `list` or `ragged`).
@@ -132,7 +158,9 @@ UniformKLaunch uniform_k_launch(const Problem& p, const Context& ctx, void* work
   l.stream = stream;
   l.device = ctx.device.device;
   l.sm_count = ctx.device.sm_count;
-  l.tile = choose_uniform_k_tile(total_rows_of(p), p.num_groups, common_n_of(p), process_dispatch_env().uniform_k_tile);
+  UniformKTileInputs tiles = tile_inputs_of(p);
+  tiles.sm_count = ctx.device.sm_count;
+  l.tile = choose_uniform_k_tile(tiles, process_dispatch_env().uniform_k_tile);
   return l;
 }
 

@@ -246,41 +246,113 @@ namespace {
 
 using moegemm::detail::choose_uniform_k_tile;
 using moegemm::detail::kUniformKCooperativeMinTiles;
+using moegemm::detail::kUniformKWideNMajorMinN;
 using moegemm::detail::UniformKTile;
+using moegemm::detail::UniformKTileInputs;
+
+constexpr int kSms = 132;  // H100 SXM
+
+// g groups of `rows` rows each; row tiles exact (host sizes) unless `device_sizes`.
+UniformKTileInputs equal_groups(int g, int64_t rows, int64_t n, moegemm_op_t op_b = MOEGEMM_OP_T,
+                                bool device_sizes = false) {
+  UniformKTileInputs in;
+  in.total_rows = g * rows;
+  in.num_groups = g;
+  in.row_tiles = device_sizes ? -1 : g * ((rows + 127) / 128);
+  in.n = n;
+  in.op_b = op_b;
+  in.sm_count = kSms;
+  return in;
+}
+UniformKTile choose(const UniformKTileInputs& in) { return choose_uniform_k_tile(in, UniformKTile::kAuto); }
 
 // Tiles of 128x256 for g groups of `rows` rows each and n columns.
 int64_t cooperative_tiles(int g, int64_t rows, int64_t n) { return g * ((rows + 127) / 128) * (n / 256); }
 
 TEST(UniformKTileChoice, FewTilesTakePingpong) {
-  // 16 groups of 64 rows, n = 2048: 128 tiles.
-  EXPECT_EQ(choose_uniform_k_tile(16 * 64, 16, 2048, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+  // With device sizes: 16 groups of 64 rows, n = 2048 (128 tiles of 128x256).
+  EXPECT_EQ(choose(equal_groups(16, 64, 2048, MOEGEMM_OP_T, true)), UniformKTile::kPingpong128x128);
   // n = 512 keeps ping-pong up to 1024 rows per group with 8 groups (128 tiles).
-  EXPECT_EQ(choose_uniform_k_tile(8 * 1024, 8, 512, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose(equal_groups(8, 1024, 512, MOEGEMM_OP_T, true)), UniformKTile::kPingpong128x128);
+  // With host sizes the same calls fit one wave of 128x256 tiles (next test);
+  // one more row tile per group does not: 16 x 2 x 8 = 256 > 132.
+  EXPECT_EQ(choose(equal_groups(16, 129, 2048)), UniformKTile::kPingpong128x128);
   // Just under the threshold: 8 groups x 5 row tiles x 8 column tiles = 320.
   EXPECT_LT(cooperative_tiles(8, 5 * 128, 2048), kUniformKCooperativeMinTiles);
-  EXPECT_EQ(choose_uniform_k_tile(8 * 5 * 128, 8, 2048, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose(equal_groups(8, 5 * 128, 2048)), UniformKTile::kPingpong128x128);
+  // Few enough 128x128 tiles for one wave: ping-pong (8 groups x 16 = 128 <= 132).
+  EXPECT_EQ(choose(equal_groups(8, 64, 2048)), UniformKTile::kPingpong128x128);
 }
 
 TEST(UniformKTileChoice, ManyTilesTakeCooperativeWhenNTiles) {
   EXPECT_GE(cooperative_tiles(8, 6 * 128, 2048), kUniformKCooperativeMinTiles);
-  EXPECT_EQ(choose_uniform_k_tile(8 * 6 * 128, 8, 2048, UniformKTile::kAuto), UniformKTile::kCooperative128x256);
+  EXPECT_EQ(choose(equal_groups(8, 6 * 128, 2048)), UniformKTile::kCooperative128x256);
   // n = 7168: 28 column tiles, so from 128 rows per group with 16 groups.
-  EXPECT_EQ(choose_uniform_k_tile(16 * 128, 16, 7168, UniformKTile::kAuto), UniformKTile::kCooperative128x256);
-  EXPECT_EQ(choose_uniform_k_tile(8 * 4096, 8, 7168, UniformKTile::kAuto), UniformKTile::kCooperative128x256);
+  EXPECT_EQ(choose(equal_groups(16, 128, 7168)), UniformKTile::kCooperative128x256);
+  EXPECT_EQ(choose(equal_groups(8, 4096, 7168)), UniformKTile::kCooperative128x256);
+  // The tile count comes from the rows per group, also with device sizes.
+  EXPECT_EQ(choose(equal_groups(8, 6 * 128, 2048, MOEGEMM_OP_T, true)), UniformKTile::kCooperative128x256);
   // n not a multiple of the cluster's 2 x 256 columns: ping-pong.
-  EXPECT_EQ(choose_uniform_k_tile(8 * 4096, 8, 7168 + 256, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose(equal_groups(8, 4096, 7168 + 256)), UniformKTile::kPingpong128x128);
+}
+
+TEST(UniformKTileChoice, WideNMajorWeightsTakeCooperative) {
+  // op_b N, n = 7168: cooperative at any tile count, with host or device sizes.
+  EXPECT_GE(7168, kUniformKWideNMajorMinN);
+  EXPECT_EQ(choose(equal_groups(8, 64, 7168, MOEGEMM_OP_N)), UniformKTile::kCooperative128x256);
+  EXPECT_EQ(choose(equal_groups(8, 64, 7168, MOEGEMM_OP_N, true)), UniformKTile::kCooperative128x256);
+  // The same call with op_b T, or with n below the threshold, does not.
+  EXPECT_EQ(choose(equal_groups(8, 64, 7168, MOEGEMM_OP_T, true)), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose(equal_groups(4, 64, 2048, MOEGEMM_OP_N)), UniformKTile::kPingpong128x128);
+}
+
+TEST(UniformKTileChoice, OneWaveOfWideTilesTakesTheUnclusteredCooperativeTile) {
+  EXPECT_EQ(choose(equal_groups(16, 64, 2048)), UniformKTile::kCooperative128x256NoCluster);
+  EXPECT_EQ(choose(equal_groups(8, 1024, 512)), UniformKTile::kCooperative128x256NoCluster);
+  // 8 groups, 10 row tiles (ragged: two groups above 128 rows), n = 2048:
+  // 160 tiles of 128x128 (> 132 SMs), 80 of 128x256 (one wave).
+  UniformKTileInputs in = equal_groups(8, 64, 2048);
+  in.row_tiles = 10;
+  EXPECT_EQ(choose(in), UniformKTile::kCooperative128x256NoCluster);
+  EXPECT_EQ(choose_uniform_k_tile(in, UniformKTile::kPingpong128x128), UniformKTile::kPingpong128x128);
+  // The boundaries: 128x256 tiles exactly one wave (16 row tiles x 8 = 128,
+  // and with 132 SMs, 16.5 would be the limit) ...
+  in.row_tiles = 16;
+  EXPECT_EQ(choose(in), UniformKTile::kCooperative128x256NoCluster);
+  in.sm_count = 128;
+  EXPECT_EQ(choose(in), UniformKTile::kCooperative128x256NoCluster);
+  in.sm_count = 127;  // ... one more than a wave: ping-pong
+  EXPECT_EQ(choose(in), UniformKTile::kPingpong128x128);
+  // 128x128 tiles exactly one wave (8 row tiles x 16 = 128 <= 128): ping-pong.
+  in.sm_count = 128;
+  in.row_tiles = 8;
+  EXPECT_EQ(choose(in), UniformKTile::kPingpong128x128);
+  in.row_tiles = 9;  // 144 > 128 and 72 <= 128
+  EXPECT_EQ(choose(in), UniformKTile::kCooperative128x256NoCluster);
+  // Needs the exact count (host sizes) and the SM count.
+  in.row_tiles = -1;
+  EXPECT_EQ(choose(in), UniformKTile::kPingpong128x128);
+  in.row_tiles = 9;
+  in.sm_count = 0;
+  EXPECT_EQ(choose(in), UniformKTile::kPingpong128x128);
 }
 
 TEST(UniformKTileChoice, ExplicitRequestWins) {
-  EXPECT_EQ(choose_uniform_k_tile(64, 16, 2048, UniformKTile::kCooperative128x256), UniformKTile::kCooperative128x256);
-  EXPECT_EQ(choose_uniform_k_tile(1 << 20, 1, 2048, UniformKTile::kPingpong128x128), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose_uniform_k_tile(equal_groups(16, 4, 2048), UniformKTile::kCooperative128x256),
+            UniformKTile::kCooperative128x256);
+  EXPECT_EQ(choose_uniform_k_tile(equal_groups(1, 1 << 20, 2048), UniformKTile::kPingpong128x128),
+            UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose_uniform_k_tile(equal_groups(1, 64, 512), UniformKTile::kCooperative128x256NoCluster),
+            UniformKTile::kCooperative128x256NoCluster);
 }
 
 TEST(UniformKTileChoice, NoGroupsNoRows) {
-  EXPECT_EQ(choose_uniform_k_tile(0, 4, 2048, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
-  EXPECT_EQ(choose_uniform_k_tile(1 << 20, 0, 2048, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose(equal_groups(4, 0, 2048)), UniformKTile::kPingpong128x128);
+  UniformKTileInputs in = equal_groups(4, 1 << 18, 2048);
+  in.num_groups = 0;
+  EXPECT_EQ(choose(in), UniformKTile::kPingpong128x128);
   // A list whose groups differ in n reports n = 0.
-  EXPECT_EQ(choose_uniform_k_tile(1 << 20, 4, 0, UniformKTile::kAuto), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose(equal_groups(4, 1 << 18, 0)), UniformKTile::kPingpong128x128);
 }
 
 }  // namespace

@@ -1606,6 +1606,8 @@ TEST(DispatchEnvTile, UniformKTileParsed) {
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "pingpong").uniform_k_tile, UniformKTile::kPingpong128x128);
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "cooperative").uniform_k_tile,
             UniformKTile::kCooperative128x256);
+  EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "cooperative-nocluster").uniform_k_tile,
+            UniformKTile::kCooperative128x256NoCluster);
   const auto bad = parse_dispatch_env(nullptr, nullptr, nullptr, "fast");
   EXPECT_EQ(bad.uniform_k_tile, UniformKTile::kAuto);
   EXPECT_TRUE(names(bad.problems, "MOEGEMM_UNIFORM_K_TILE"));

@@ -20,6 +20,7 @@
 //   - determinism; failed calls write nothing.
 //
 // Every test is SKIPPED (never passed) without an SM90 device (GpuTest).
+#include <algorithm>
 #include <functional>
 #include <limits>
 #include <string>
@@ -277,6 +278,63 @@ void PrintTo(const LargeGroupCase& c, std::ostream* os) { *os << c.name; }
 
 INSTANTIATE_TEST_SUITE_P(Cases, RaggedLargeGroupTest, ::testing::ValuesIn(large_group_cases()),
                          [](const ::testing::TestParamInfo<LargeGroupCase>& i) { return i.param.name; });
+
+// Shapes for which the tile rule (config_select.h) picks each of the
+// cooperative 128x256 tiles on this GPU: one wave of them with host sizes
+// (the unclustered tile: the 128x128 tiles need more than one wave), and
+// N-major B with n >= 4096 (the clustered one at any tile count). They are
+// built from the device's SM count; a host test checks the rule itself.
+struct TileCase {
+  std::string name;
+  RaggedSpec spec;
+};
+
+int current_sm_count() {
+  int device = 0, sms = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+    return 0;
+  return sms;
+}
+
+// One 128-row tile per group, sm_count / 8 groups: with n = 2048, 16 tiles of
+// 128x128 per group (more than one wave) and 8 of 128x256 (one wave).
+std::vector<int64_t> one_wave_of_wide_tiles(int sm_count) {
+  std::vector<int64_t> sizes;
+  for (int i = 0; i < std::max(sm_count / 8, 1); ++i) sizes.push_back(1 + (i * 37) % 128);
+  return sizes;
+}
+
+std::vector<TileCase> tile_cases() {
+  const std::vector<int64_t> wave = one_wave_of_wide_tiles(current_sm_count());
+  auto wide = [&](moegemm_op_t op_b, moegemm_dtype_t d, bool acc, moegemm_memory_t loc) {
+    return with(rs(sum_of(wave) + 3, 2048, 72, wave, op_b, BF, d), [&](RaggedSpec& s) {
+      s.accumulate = acc;
+      s.sizes_loc = loc;
+    });
+  };
+  return {
+      {"one_wave_fwd_bf16", wide(T, BF, false, HOST)},
+      {"one_wave_dgrad_bf16_to_fp32_acc", wide(N, F32, true, HOST)},
+      {"one_wave_fwd_bf16_to_fp32_device_sizes", wide(T, F32, false, DEV)},
+      {"one_wave_dgrad_fp16", with(wide(N, FP, false, HOST), [](RaggedSpec& s) { s.ab = FP; s.d = FP; })},
+      {"wide_n_major_bf16", rs(120, 4096, 40, {5, 70, 0, 33}, N, BF, BF)},
+      {"wide_n_major_bf16_to_fp32_acc_device_sizes",
+       with(rs(120, 4096, 40, {5, 70, 0, 33}, N, BF, F32), [](RaggedSpec& s) {
+         s.accumulate = true;
+         s.sizes_loc = DEV;
+       })},
+  };
+}
+
+class RaggedTileTest : public RaggedTest, public ::testing::WithParamInterface<TileCase> {};
+
+TEST_P(RaggedTileTest, MatchesFloat64Reference) { run_and_check(GetParam().spec, MOEGEMM_PATH_UNIFORM_K); }
+
+void PrintTo(const TileCase& c, std::ostream* os) { *os << c.name; }
+
+INSTANTIATE_TEST_SUITE_P(Cases, RaggedTileTest, ::testing::ValuesIn(tile_cases()),
+                         [](const ::testing::TestParamInfo<TileCase>& i) { return i.param.name; });
 
 // The split call (side streams forked from the caller's) can be captured.
 TEST_F(RaggedTest, LargeGroupSplitCanBeCaptured) {

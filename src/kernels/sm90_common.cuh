@@ -61,6 +61,14 @@ struct CooperativeTile128x256x64Cluster1x2 {
   using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
 };
 
+struct CooperativeTile128x256x64Cluster1x1 {
+  using TileShape = cute::Shape<cute::_128, cute::_256, cute::_64>;
+  using ClusterShape = cute::Shape<cute::_1, cute::_1, cute::_1>;
+  using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
+  using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
+  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
+};
+
 struct CooperativeTile256x128x64Cluster2x1 {
   using TileShape = cute::Shape<cute::_256, cute::_128, cute::_64>;
   using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;

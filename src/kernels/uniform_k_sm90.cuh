@@ -427,7 +427,8 @@ template <class Config, moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
 using UniformKGemmFor =
     UniformKGemm<Config, typename UkElement<AB>::type, typename UkElement<D>::type, OpB>;
 
-// The two tile configurations of this family for output type D. With a 16-bit
+// The tile configurations of this family for output type D (config_select.h
+// says when each serves). With a 16-bit
 // output, wider output sub-tiles than CUTLASS's default (64x32 ping-pong,
 // 128x32 cooperative): 16 KB per TMA store, half as many store rounds per
 // tile. Measured on issue 3's grid (H100, docs/perf-notes.md U3): up to 10%
@@ -440,10 +441,17 @@ template <moegemm_dtype_t D>
 using UkCooperative = std::conditional_t<D == MOEGEMM_DTYPE_FP32, CooperativeTile128x256x64Cluster1x2,
                                          WithEpilogueTile<CooperativeTile128x256x64Cluster1x2, 128, 64>>;
 
+template <moegemm_dtype_t D>
+using UkCooperativeNoCluster =
+    std::conditional_t<D == MOEGEMM_DTYPE_FP32, CooperativeTile128x256x64Cluster1x1,
+                       WithEpilogueTile<CooperativeTile128x256x64Cluster1x1, 128, 64>>;
+
 template <moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
 size_t UniformKInstance<AB, D, OpB>::workspace_size(int num_groups, int sm_count) {
-  return std::max(group_workspace_bytes<UniformKGemmFor<UkPingpong<D>, AB, D, OpB>>(num_groups, sm_count),
-                  group_workspace_bytes<UniformKGemmFor<UkCooperative<D>, AB, D, OpB>>(num_groups, sm_count));
+  return std::max(
+      {group_workspace_bytes<UniformKGemmFor<UkPingpong<D>, AB, D, OpB>>(num_groups, sm_count),
+       group_workspace_bytes<UniformKGemmFor<UkCooperative<D>, AB, D, OpB>>(num_groups, sm_count),
+       group_workspace_bytes<UniformKGemmFor<UkCooperativeNoCluster<D>, AB, D, OpB>>(num_groups, sm_count)});
 }
 
 template <class G>
@@ -460,6 +468,8 @@ Check UniformKInstance<AB, D, OpB>::run(const UniformKLaunch& l) {
       return uk_run<UniformKGemmFor<UkPingpong<D>, AB, D, OpB>>(l);
     case UniformKTile::kCooperative128x256:
       return uk_run<UniformKGemmFor<UkCooperative<D>, AB, D, OpB>>(l);
+    case UniformKTile::kCooperative128x256NoCluster:
+      return uk_run<UniformKGemmFor<UkCooperativeNoCluster<D>, AB, D, OpB>>(l);
     case UniformKTile::kAuto:
       break;  // resolved by the dispatcher
   }
