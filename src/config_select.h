@@ -70,7 +70,7 @@ constexpr int64_t kUniformKCooperativeMinTiles = 384;
 // this, the cooperative 128x256 tile at any tile count: each k row of its B
 // tile is 512 contiguous bytes (256 for the 128x128 tile), and these calls
 // stream their weights from DRAM. Measured on issue 3's grid (H100,
-// docs/perf-notes.md U9): level with or ahead of ping-pong on 20 of the 24
+// docs/perf-notes.md U11): level with or ahead of ping-pong on 20 of the 24
 // dgrad rows with n = 7168 below 1024 rows per group (up to 16% ahead, at most
 // 4% behind).
 constexpr int64_t kUniformKWideNMajorMinN = 4096;
@@ -86,7 +86,7 @@ constexpr int64_t kUniformKWideNMajorMinN = 4096;
 //      cooperative 128x256 without a cluster. Ping-pong would put a second
 //      tile on some SMs and the whole call waits for them; the unclustered
 //      128x256 tiles run in one wave, each CTA placed freely. Measured on
-//      issue 3's grid (H100, U9): 0-22% ahead of ping-pong on the 16 rows where
+//      issue 3's grid (H100, U11): 0-22% ahead of ping-pong on the 16 rows where
 //      it applies (geomean 1.10x), and 2-10% ahead of the clustered 128x256
 //      tile on those rows; with more tiles the cluster's multicast wins.
 //   5. otherwise ping-pong 128x128.

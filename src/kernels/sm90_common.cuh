@@ -34,56 +34,29 @@ namespace moegemm::detail {
 // ---------------------------------------------------------------------------
 // Tile configurations (CUTLASS SM90 ptr-array schedules)
 
-struct PingpongTile128x128x64Cluster2x1 {
-  using TileShape = cute::Shape<cute::_128, cute::_128, cute::_64>;
-  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
-  using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
+// One tile configuration: CTA tile M x N x K, cluster ClusterM x ClusterN,
+// ping-pong (two consumer warp groups on two tiles, epilogue of one beside
+// the other's mainloop) or cooperative (both on one tile).
+template <int M, int N, int K, int ClusterM, int ClusterN, bool Pingpong>
+struct SchedTile {
+  using TileShape = cute::Shape<cute::Int<M>, cute::Int<N>, cute::Int<K>>;
+  using ClusterShape = cute::Shape<cute::Int<ClusterM>, cute::Int<ClusterN>, cute::_1>;
+  using KernelSchedule = std::conditional_t<Pingpong, cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong,
+                                            cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative>;
+  using EpilogueSchedule = std::conditional_t<Pingpong, cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong,
+                                              cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative>;
   using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
 };
 
+using PingpongTile128x128x64Cluster2x1 = SchedTile<128, 128, 64, 2, 1, true>;
 // Ragged M (uniform-K family): the 2 CTAs of a cluster split N and share the
 // token (A) tile. Along M, a group of at most 128 rows would leave the
 // cluster's second CTA a tile wholly past the group's rows.
-struct PingpongTile128x128x64Cluster1x2 {
-  using TileShape = cute::Shape<cute::_128, cute::_128, cute::_64>;
-  using ClusterShape = cute::Shape<cute::_1, cute::_2, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedPingpong;
-  using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedPingpong;
-  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
-};
-
-struct CooperativeTile128x256x64Cluster1x2 {
-  using TileShape = cute::Shape<cute::_128, cute::_256, cute::_64>;
-  using ClusterShape = cute::Shape<cute::_1, cute::_2, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
-  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
-};
-
-struct CooperativeTile128x256x64Cluster1x1 {
-  using TileShape = cute::Shape<cute::_128, cute::_256, cute::_64>;
-  using ClusterShape = cute::Shape<cute::_1, cute::_1, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
-  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
-};
-
-struct CooperativeTile256x128x64Cluster2x1 {
-  using TileShape = cute::Shape<cute::_256, cute::_128, cute::_64>;
-  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
-  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
-};
-
-struct CooperativeTile128x256x64Cluster2x1 {
-  using TileShape = cute::Shape<cute::_128, cute::_256, cute::_64>;
-  using ClusterShape = cute::Shape<cute::_2, cute::_1, cute::_1>;
-  using KernelSchedule = cutlass::gemm::KernelPtrArrayTmaWarpSpecializedCooperative;
-  using EpilogueSchedule = cutlass::epilogue::PtrArrayTmaWarpSpecializedCooperative;
-  using EpilogueTile = cutlass::epilogue::collective::EpilogueTileAuto;
-};
+using PingpongTile128x128x64Cluster1x2 = SchedTile<128, 128, 64, 1, 2, true>;
+using CooperativeTile128x256x64Cluster1x2 = SchedTile<128, 256, 64, 1, 2, false>;
+using CooperativeTile128x256x64Cluster1x1 = SchedTile<128, 256, 64, 1, 1, false>;
+using CooperativeTile256x128x64Cluster2x1 = SchedTile<256, 128, 64, 2, 1, false>;
+using CooperativeTile128x256x64Cluster2x1 = SchedTile<128, 256, 64, 2, 1, false>;
 
 // `Config` with an explicit output sub-tile (rows x cols) instead of
 // CUTLASS's default (64x32 ping-pong, 128x32 cooperative).
