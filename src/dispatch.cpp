@@ -253,6 +253,11 @@ Check validate_ragged_m(const moegemm_ragged_m_problem_t* p) {
     }
   }
   if (p->group_sizes == nullptr) return invalid("group_sizes: must not be NULL");
+  if (p->zero_unused_rows != 0 && p->zero_unused_rows != 1)
+    return invalid("zero_unused_rows: must be 0 or 1 (got " + str(p->zero_unused_rows) + ")");
+  if (p->zero_unused_rows == 1 && p->accumulate != 0)
+    return invalid("zero_unused_rows: must be 0 when accumulate is set (D's rows past the groups receive no "
+                   "product to add to; they are left as they are)");
   if (p->group_sizes_location == MOEGEMM_MEMORY_DEVICE) {
     if (!aligned(p->group_sizes, alignof(int64_t)))
       return misaligned("group_sizes: the device array must be 8-byte aligned (int64)");

@@ -234,6 +234,22 @@ Check run_list(const moegemm_gemm_list_t& p, const Context& ctx, const PathChoic
 // ---------------------------------------------------------------------------
 // Ragged-M form
 
+// zero_unused_rows with the groups' total rows known on the host: rows
+// [used_rows, T) of D (contiguous) set to zero on `stream`.
+Check zero_rows_past_groups(const moegemm_ragged_m_problem_t& p, int64_t used_rows, cudaStream_t stream) {
+  if (p.zero_unused_rows == 0 || used_rows >= p.total_rows) return Check{};
+  const size_t row_bytes = static_cast<size_t>(p.n) * dtype_size(p.d_dtype);
+  return cuda_check(cudaMemsetAsync(static_cast<char*>(p.d) + static_cast<size_t>(used_rows) * row_bytes, 0,
+                                    static_cast<size_t>(p.total_rows - used_rows) * row_bytes, stream),
+                    "cudaMemsetAsync(rows of d past the groups)");
+}
+
+int64_t sum_of(const int64_t* sizes, int g) {
+  int64_t total = 0;
+  for (int i = 0; i < g; ++i) total += sizes[i];
+  return total;
+}
+
 // The cuBLAS path needs the group sizes (and a device B list) on the host.
 Check ragged_m_on_cublas(const moegemm_ragged_m_problem_t& p, void* workspace, cudaStream_t stream) {
   const int g = p.num_groups;
@@ -266,7 +282,10 @@ Check ragged_m_on_cublas(const moegemm_ragged_m_problem_t& p, void* workspace, c
         return c;
     }
     if (Check c = cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize"); !c.ok()) return c;
-    if (device_sizes) sizes = clamp_group_sizes(sizes.data(), g, p.total_rows);
+    if (device_sizes) {
+      sizes = clamp_group_sizes(sizes.data(), g, p.total_rows);
+      if (Check c = zero_rows_past_groups(p, sum_of(sizes.data(), g), stream); !c.ok()) return c;
+    }
   }
   const void* const* b = device_b ? b_list.data() : (p.b_ptrs != nullptr ? p.b_ptrs : nullptr);
   ListStorage storage;
@@ -290,6 +309,11 @@ std::string device_copy_note(const moegemm_ragged_m_problem_t& p) {
 Check run_ragged_m(const moegemm_ragged_m_problem_t& p, const Context& ctx, const PathChoice& choice,
                    void* workspace, cudaStream_t stream) {
   if (p.total_rows == 0) return Check{};  // no row of D exists
+  // Host sizes (validated: each >= 0, sum <= T): the rows past them now, for
+  // every path. Device sizes: the cuBLAS path once it has copied them, the
+  // uniform-K kernel's setup kernel on the device.
+  if (p.group_sizes_location == MOEGEMM_MEMORY_HOST)
+    if (Check c = zero_rows_past_groups(p, sum_of(p.group_sizes, p.num_groups), stream); !c.ok()) return c;
   if (choice.path != MOEGEMM_PATH_UNIFORM_K) {
     warn_fallback("moegemm_ragged_m", choice.reason + device_copy_note(p));
     return ragged_m_on_cublas(p, workspace, stream);
@@ -303,6 +327,7 @@ Check run_ragged_m(const moegemm_ragged_m_problem_t& p, const Context& ctx, cons
   }
   UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
   l.ragged = &p;
+  l.zero_rows_past_groups = p.zero_unused_rows != 0 && p.group_sizes_location == MOEGEMM_MEMORY_DEVICE;
   return uniform_k_sm90(l);
 }
 

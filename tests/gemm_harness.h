@@ -416,7 +416,8 @@ struct RaggedSpec {
   moegemm_op_t op_b = MOEGEMM_OP_T;
   BKind b_kind = BKind::Contiguous;
   bool accumulate = false;
-  size_t shift_a = 0;  // bytes added to A's address
+  bool zero_unused_rows = false;  // rows past the groups must come back as zeros
+  size_t shift_a = 0;             // bytes added to A's address
   int g() const { return static_cast<int>(sizes.size()); }
 };
 
@@ -425,14 +426,14 @@ inline std::string describe(const RaggedSpec& s) {
   os << "g=" << s.g() << " T=" << s.T << " n=" << s.n << " k=" << s.k << " op_b=" << op_name(s.op_b) << " "
      << dt_name(s.ab) << "->" << dt_name(s.d) << " sizes(" << (s.sizes_loc == MOEGEMM_MEMORY_DEVICE ? "device" : "host")
      << ")=" << format_list(s.sizes) << " " << b_kind_name(s.b_kind) << (s.accumulate ? " accumulate" : " overwrite")
-     << (s.shift_a ? " A+" + std::to_string(s.shift_a) + "B" : "");
+     << (s.zero_unused_rows ? " zero-unused-rows" : "") << (s.shift_a ? " A+" + std::to_string(s.shift_a) + "B" : "");
   return os.str();
 }
 
 struct RaggedCall {
   RaggedSpec spec;
   std::vector<GroupSpan> spans;  // effective rows per group (clamping rule applied)
-  int64_t used = 0;              // rows [used, T) of D must stay untouched
+  int64_t used = 0;              // rows [used, T) of D must stay untouched (or become zeros)
   HostMat A, init_d;
   std::vector<HostMat> B;
   Arena a_mem, b_mem, d_mem;
@@ -509,6 +510,7 @@ struct RaggedCall {
       problem.group_sizes = spec.sizes.data();
     }
     problem.accumulate = s.accumulate ? 1 : 0;
+    problem.zero_unused_rows = s.zero_unused_rows ? 1 : 0;
   }
   RaggedCall(const RaggedCall&) = delete;
   RaggedCall& operator=(const RaggedCall&) = delete;
@@ -528,8 +530,8 @@ struct RaggedCall {
   }
 
   // Rows of every group against the float64 reference, rows [used, T)
-  // bit-identical to before, guard bytes, and A, B, device sizes/pointer
-  // list unchanged.
+  // bit-identical to before (all zero bits with zero_unused_rows), guard
+  // bytes, and A, B, device sizes/pointer list unchanged.
   ::testing::AssertionResult check() const { return check(d_mem.pull()); }
   ::testing::AssertionResult check(const Bytes& d_all) const {
     const HostMat got = mat_from(d_mem.slot(d_all, 0), spec.d, spec.T, spec.n);
@@ -545,7 +547,10 @@ struct RaggedCall {
                          ") D",
                      slice_rows(got, r0, r1), ref, false, mm);
     }
-    compare_bits("D rows past the groups (untouched)", got, init_d, used, spec.T, mm);
+    if (spec.zero_unused_rows)
+      compare_bits("D rows past the groups (zeroed)", got, HostMat(spec.d, spec.T, spec.n), used, spec.T, mm);
+    else
+      compare_bits("D rows past the groups (untouched)", got, init_d, used, spec.T, mm);
     ::testing::AssertionResult r = mm.result(describe(spec));
     if (!r) return r;
     if (auto f = d_mem.fill_intact(d_all, "D guard"); !f) return f;

@@ -594,6 +594,22 @@ TEST_F(RaggedValidate, GroupSizesLocationMustBeKnown) {
   EXPECT_TRUE(fails_with(validate(), kInvalid, "group_sizes_location:"));
 }
 
+TEST_F(RaggedValidate, ZeroUnusedRowsIsAFlagForOverwritingCalls) {
+  r.p.zero_unused_rows = 1;
+  EXPECT_TRUE(passes(validate()));
+  r.p.group_sizes_location = MOEGEMM_MEMORY_DEVICE;
+  EXPECT_TRUE(passes(validate()));
+  for (int v : {2, -1}) {
+    r.p.zero_unused_rows = v;
+    EXPECT_TRUE(fails_with(validate(), kInvalid, "zero_unused_rows: must be 0 or 1")) << v;
+  }
+  r.p.zero_unused_rows = 1;
+  r.p.accumulate = 1;
+  EXPECT_TRUE(fails_with(validate(), kInvalid, "zero_unused_rows: must be 0 when accumulate"));
+  r.p.zero_unused_rows = 0;
+  EXPECT_TRUE(passes(validate()));
+}
+
 TEST_F(RaggedValidate, AMustNotBeNullWhenThereAreRows) {
   r.p.a = nullptr;
   EXPECT_TRUE(fails_with(validate(), kInvalid, "a:"));

@@ -279,6 +279,44 @@ void PrintTo(const LargeGroupCase& c, std::ostream* os) { *os << c.name; }
 INSTANTIATE_TEST_SUITE_P(Cases, RaggedLargeGroupTest, ::testing::ValuesIn(large_group_cases()),
                          [](const ::testing::TestParamInfo<LargeGroupCase>& i) { return i.param.name; });
 
+// zero_unused_rows: the rows of D past the groups come back as zeros (they
+// start as poison), on every path and size location, with a short, a long,
+// no and an all-rows tail.
+struct ZeroCase {
+  std::string name;
+  RaggedSpec spec;
+  moegemm_path_t path;
+};
+
+std::vector<ZeroCase> zero_cases() {
+  auto z = [](RaggedSpec s, moegemm_memory_t loc) {
+    s.zero_unused_rows = true;
+    s.sizes_loc = loc;
+    return s;
+  };
+  const moegemm_path_t U = MOEGEMM_PATH_UNIFORM_K, C = MOEGEMM_PATH_CUBLAS;
+  return {
+      {"fwd_bf16_device_sizes_short_tail", z(rs(300, 136, 64, {0, 120, 7, 100}, T, BF, BF), DEV), U},
+      {"dgrad_bf16_to_fp32_device_sizes_long_tail", z(rs(5000, 256, 64, {3, 40, 0, 17}, N, BF, F32), DEV), U},
+      {"fwd_fp16_device_sizes_all_empty", z(rs(200, 64, 32, {0, 0, 0}, T, FP, FP), DEV), U},
+      {"fwd_bf16_device_sizes_no_tail", z(rs(227, 136, 64, {0, 120, 7, 100}, T, BF, BF), DEV), U},
+      {"dgrad_bf16_device_sizes_clamped_to_t", z(rs(300, 64, 64, {100, 400, 9}, N, BF, BF), DEV), U},
+      {"dgrad_bf16_host_sizes", z(rs(300, 136, 64, {0, 120, 7, 100}, N, BF, BF), HOST), U},
+      {"fwd_bf16_host_sizes_large_group_split", z(rs(3300, 2048, 16, {3100, 40, 0, 7}, T, BF, BF), HOST), U},
+      {"fwd_fp16_to_fp32_cublas_device_sizes", z(rs(300, 40, 20, {0, 120, 1, 100}, T, FP, F32), DEV), C},
+      {"dgrad_fp16_cublas_host_sizes", z(rs(300, 40, 20, {0, 120, 1, 100}, N, FP, FP), HOST), C},
+  };
+}
+
+class RaggedZeroUnusedTest : public RaggedTest, public ::testing::WithParamInterface<ZeroCase> {};
+
+TEST_P(RaggedZeroUnusedTest, RowsPastTheGroupsAreZero) { run_and_check(GetParam().spec, GetParam().path); }
+
+void PrintTo(const ZeroCase& c, std::ostream* os) { *os << c.name; }
+
+INSTANTIATE_TEST_SUITE_P(Cases, RaggedZeroUnusedTest, ::testing::ValuesIn(zero_cases()),
+                         [](const ::testing::TestParamInfo<ZeroCase>& i) { return i.param.name; });
+
 // Shapes for which the tile rule (config_select.h) picks each of the
 // cooperative 128x256 tiles on this GPU: one wave of them with host sizes
 // (the unclustered tile: the 128x128 tiles need more than one wave), and
@@ -441,6 +479,7 @@ struct GraphParam {
   TypePair types;
   BKind b_kind;
   bool accumulate;
+  bool zero_unused_rows = false;
 };
 
 class RaggedGraphTest : public RaggedTest, public ::testing::WithParamInterface<GraphParam> {};
@@ -458,6 +497,7 @@ TEST_P(RaggedGraphTest, ReplaysReadTheCurrentDeviceSizes) {
   s.sizes_loc = DEV;
   s.b_kind = p.b_kind;
   s.accumulate = p.accumulate;
+  s.zero_unused_rows = p.zero_unused_rows;
   SCOPED_TRACE(describe(s));
   RaggedCall call(s, rng_);
   ASSERT_TRUE(ragged_path_is(call.problem, expected_path(MOEGEMM_PATH_UNIFORM_K)));
@@ -483,7 +523,11 @@ INSTANTIATE_TEST_SUITE_P(Cases, RaggedGraphTest,
                          ::testing::Values(GraphParam{"fwd_bf16_devlist", T, {BF, BF}, BKind::DeviceList, false},
                                            GraphParam{"dgrad_fp16_to_fp32_contig_acc", N, {FP, F32}, BKind::Contiguous, true},
                                            GraphParam{"fwd_bf16_to_fp32_hostlist_acc", T, {BF, F32}, BKind::HostList, true},
-                                           GraphParam{"dgrad_fp16_devlist", N, {FP, FP}, BKind::DeviceList, false}),
+                                           GraphParam{"dgrad_fp16_devlist", N, {FP, FP}, BKind::DeviceList, false},
+                                           GraphParam{"fwd_bf16_devlist_zero_unused", T, {BF, BF}, BKind::DeviceList,
+                                                      false, true},
+                                           GraphParam{"dgrad_bf16_to_fp32_contig_zero_unused", N, {BF, F32},
+                                                      BKind::Contiguous, false, true}),
                          [](const ::testing::TestParamInfo<GraphParam>& i) { return std::string(i.param.name); });
 
 // ---------------------------------------------------------------------------

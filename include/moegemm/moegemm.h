@@ -256,7 +256,11 @@ moegemm_status_t moegemm_gemm_list(const moegemm_gemm_list_t* problem, void* wor
  *   B: one contiguous [g, ...] buffer (b) or a list of g pointers (b_ptrs).
  *
  * Group sizes m_i on the host or the device, with the rules and clamping of
- * moegemm_wgrad's split sizes. Rows of D past sum(m_i) are not touched.
+ * moegemm_wgrad's split sizes. Rows of D past sum(m_i) (after clamping) are
+ * not touched, unless zero_unused_rows = 1: then they are written as zeros on
+ * every path, with device sizes too without a host synchronisation on the
+ * uniform-K path (so a caller need not clear all of D first to get zeros
+ * there; with sum(m_i) = T nothing extra is written).
  * The uniform-K kernel serves it when the rules of path 1 hold (k % 8 == 0,
  * n % 8 == 0, ...); otherwise the cuBLAS path does, which must know the sizes
  * on the host: with device sizes it copies them and synchronises `stream`
@@ -280,6 +284,7 @@ typedef struct moegemm_ragged_m_problem {
   const int64_t* group_sizes;     /* g row counts m_i */
   moegemm_memory_t group_sizes_location;
   int accumulate;
+  int zero_unused_rows;           /* 1: rows of D past sum(m_i) written as zeros (needs accumulate = 0) */
 } moegemm_ragged_m_problem_t;
 
 moegemm_ragged_m_problem_t moegemm_ragged_m_problem_default(void);

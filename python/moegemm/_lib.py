@@ -151,6 +151,7 @@ class RaggedMProblem(ctypes.Structure):
         ("group_sizes", _p),  # const int64_t*
         ("group_sizes_location", _enum),
         ("accumulate", ctypes.c_int),
+        ("zero_unused_rows", ctypes.c_int),
     ]
 
 

@@ -297,16 +297,10 @@ def _check_mm_list(op, a, bs, group_sizes, trans_b, out_dtype):
     return out_dtype, n
 
 
-def _new_mm_output(a, n, out_dtype, group_sizes):
-    """[T, n]; rows past sum(group_sizes) are zero (the kernel does not touch them)."""
-    T = a.shape[0]
-    if group_sizes.device.type == "cpu":
-        total = int(group_sizes.clamp(min=0).sum())  # host tensor: no GPU sync
-        out = torch.empty((T, n), dtype=out_dtype, device=a.device)
-        if total < T:
-            out[max(total, 0):].zero_()
-        return out
-    return torch.zeros((T, n), dtype=out_dtype, device=a.device)
+def _new_mm_output(a, n, out_dtype):
+    """[T, n], uninitialised: the library writes every row (zero_unused_rows
+    clears the rows past sum(group_sizes), on the device, no sync)."""
+    return torch.empty((a.shape[0], n), dtype=out_dtype, device=a.device)
 
 
 def _mm_launch(op, a, b, bs, group_sizes, trans_b, out):
@@ -332,6 +326,7 @@ def _mm_launch(op, a, b, bs, group_sizes, trans_b, out):
     p.group_sizes = group_sizes.data_ptr()
     p.group_sizes_location = _sizes_location(group_sizes)
     p.accumulate = 0
+    p.zero_unused_rows = 1
     with torch.cuda.device(device):
         nbytes = _lib.ragged_m_workspace_size(p)
         ws, ws_ptr, nbytes = _workspace(nbytes, device)
@@ -344,7 +339,7 @@ def _grouped_mm_op(a: Tensor, b: Tensor, group_sizes: Tensor, trans_b: bool,
                    out_dtype: Optional[torch.dtype] = None) -> Tensor:
     op = "grouped_mm"
     out_dtype, n = _check_mm(op, a, b, group_sizes, trans_b, out_dtype)
-    out = _new_mm_output(a, n, out_dtype, group_sizes)
+    out = _new_mm_output(a, n, out_dtype)
     if a.shape[0]:
         _mm_launch(op, a, b, None, group_sizes, trans_b, out)
     return out
@@ -361,7 +356,7 @@ def _grouped_mm_list_op(a: Tensor, bs: List[Tensor], group_sizes: Tensor, trans_
                         out_dtype: Optional[torch.dtype] = None) -> Tensor:
     op = "grouped_mm"
     out_dtype, n = _check_mm_list(op, a, bs, group_sizes, trans_b, out_dtype)
-    out = _new_mm_output(a, n, out_dtype, group_sizes)
+    out = _new_mm_output(a, n, out_dtype)
     if a.shape[0]:
         _mm_launch(op, a, None, bs, group_sizes, trans_b, out)
     return out

@@ -10,7 +10,8 @@
 //        ragged-M form: uniform_k_ragged_setup_kernel turns the group sizes
 //          (host values in its parameters, or a device array, clamped like
 //          moegemm_wgrad's split sizes) into row offsets of A [T, k] and D [T, n].
-//          One block per 256 groups.
+//          One block per 256 groups; with zero_unused_rows and device sizes,
+//          more blocks clear D's rows past the groups.
 //        list form: uniform_k_list_setup_kernel takes the host arrays (sizes
 //          and device pointers) in its parameters, in chunks of at most
 //          kUkListChunk groups (the 32 KB kernel-parameter limit): one launch
@@ -144,12 +145,19 @@ struct UkRaggedArgs {
   const int64_t* device_sizes;       // nullptr: sizes are in UkRaggedHost
 };
 
+// Blocks of the ragged setup kernel past ceil(g / 256) clear rows
+// [min(sum of the sizes, T), T) of D (zero_unused_rows with device sizes):
+// one block per this many bytes of D, at most 2 per SM.
+constexpr int64_t kUkZeroBytesPerBlock = int64_t{kUkSetupThreads} * 16 * 8;
+
 // Block b handles groups [256 b, 256 b + 256). Offsets follow moegemm_wgrad's
 // rule for split sizes: every size clamped to [0, T], then
 //   start_i = min(s_0 + ... + s_{i-1}, T),  m_i = min(start_i + s_i, T) - start_i
 // (capping the running sum at T at every step, as wgrad's setup kernel does,
 // gives the same values since all s_i >= 0). A block first sums the sizes of
 // the groups before its own (strided over all threads), then scans its own.
+// Blocks from ceil(g / 256) on, when launched (zero_unused_rows with device
+// sizes), clear the rows of D past the groups instead.
 template <class G, int Cap>
 __global__ void __launch_bounds__(kUkSetupThreads)
     uniform_k_ragged_setup_kernel(const UkRaggedArgs<G> a, const UkRaggedHost<Cap> host) {
@@ -174,6 +182,25 @@ __global__ void __launch_bounds__(kUkSetupThreads)
       v = a.device_sizes[i];
     return v < 0 ? 0 : (v > T ? T : v);  // bounds every sum below by g * T: no overflow
   };
+
+  const int group_blocks = (g + kUkSetupThreads - 1) / kUkSetupThreads;
+  if (static_cast<int>(blockIdx.x) >= group_blocks) {
+    // A zeroing block: every one sums all sizes (g values, from L2), then
+    // clears its share of the rows past them, 16 bytes a store (D is 16-byte
+    // aligned and n % 8 == 0 on this path, so rows are whole 16-byte units).
+    int64_t part = 0;
+    for (int i = tid; i < g; i += kUkSetupThreads) part += clamped_size(i);
+    int64_t unused, total;
+    Scan(scan).InclusiveSum(part, unused, total);
+    const int64_t row_units = int64_t{a.n} * static_cast<int64_t>(sizeof(typename G::ElementD)) / 16;
+    const int64_t end = T * row_units;
+    const int zero_block = static_cast<int>(blockIdx.x) - group_blocks;
+    const int64_t stride = int64_t{static_cast<int>(gridDim.x) - group_blocks} * kUkSetupThreads;
+    uint4* d = reinterpret_cast<uint4*>(a.d);
+    for (int64_t i = min(total, T) * row_units + int64_t{zero_block} * kUkSetupThreads + tid; i < end; i += stride)
+      d[i] = make_uint4(0, 0, 0, 0);
+    return;
+  }
 
   int64_t before = 0;  // sum of the clamped sizes of groups [0, base)
   if (base > 0) {      // the same for the whole block
@@ -279,7 +306,8 @@ Check uk_launch_setup(void (*kernel)(Params...), int blocks, cudaStream_t stream
 }
 
 template <class G, int Cap>
-Check uk_launch_ragged_setup(const UkRaggedArgs<G>& a, const moegemm_ragged_m_problem_t& p, cudaStream_t stream) {
+Check uk_launch_ragged_setup(const UkRaggedArgs<G>& a, const moegemm_ragged_m_problem_t& p, int zero_blocks,
+                             cudaStream_t stream) {
   static_assert(sizeof(UkRaggedArgs<G>) + sizeof(UkRaggedHost<Cap>) + 256 <= kUkMaxParamBytes,
                 "ragged setup kernel parameters exceed CUDA's limit");
   UkRaggedHost<Cap> host;  // only the first g entries are read, and only the host-resident ones
@@ -292,7 +320,7 @@ Check uk_launch_ragged_setup(const UkRaggedArgs<G>& a, const moegemm_ragged_m_pr
   }
   if (p.b_ptrs != nullptr && p.b_ptrs_location == MOEGEMM_MEMORY_HOST)
     for (int i = 0; i < g; ++i) host.b_ptrs[i] = p.b_ptrs[i];
-  const int blocks = (g + kUkSetupThreads - 1) / kUkSetupThreads;
+  const int blocks = (g + kUkSetupThreads - 1) / kUkSetupThreads + zero_blocks;
   return uk_launch_setup(uniform_k_ragged_setup_kernel<G, Cap>, blocks, stream,
                                "launch of uniform_k_ragged_setup_kernel", a, host);
 }
@@ -365,15 +393,21 @@ Check uk_run_ragged(const UniformKLaunch& l) {
   a.d = static_cast<typename G::ElementD*>(p.d);
   a.device_sizes = host_sizes ? nullptr : p.group_sizes;
 
+  int zero_blocks = 0;
+  if (l.zero_rows_past_groups) {
+    const int64_t d_bytes = p.total_rows * p.n * static_cast<int64_t>(sizeof(typename G::ElementD));
+    zero_blocks = static_cast<int>(
+        std::clamp<int64_t>((d_bytes + kUkZeroBytesPerBlock - 1) / kUkZeroBytesPerBlock, 1, 2 * int64_t{l.sm_count}));
+  }
   Check c;
   if (!host_sizes && !host_b)
-    c = uk_launch_ragged_setup<G, 1>(a, p, l.stream);
+    c = uk_launch_ragged_setup<G, 1>(a, p, zero_blocks, l.stream);
   else if (g <= 32)
-    c = uk_launch_ragged_setup<G, 32>(a, p, l.stream);
+    c = uk_launch_ragged_setup<G, 32>(a, p, zero_blocks, l.stream);
   else if (g <= 256)
-    c = uk_launch_ragged_setup<G, 256>(a, p, l.stream);
+    c = uk_launch_ragged_setup<G, 256>(a, p, zero_blocks, l.stream);
   else
-    c = uk_launch_ragged_setup<G, MOEGEMM_MAX_HOST_GROUPS>(a, p, l.stream);
+    c = uk_launch_ragged_setup<G, MOEGEMM_MAX_HOST_GROUPS>(a, p, zero_blocks, l.stream);
   if (!c.ok()) return c;
   return uk_launch_gemm<G>(params, l.stream);
 }

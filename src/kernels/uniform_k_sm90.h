@@ -31,6 +31,9 @@ struct UniformKLaunch {
   moegemm_op_t op_b;         // T: B_i is [n, k]; N: B_i is [k, n]
   bool accumulate;
   UniformKTile tile = UniformKTile::kPingpong128x128;
+  // Ragged form with device sizes: rows of D past the groups written as zeros
+  // (moegemm_ragged_m_problem_t::zero_unused_rows), by the setup kernel.
+  bool zero_rows_past_groups = false;
   void* workspace;           // >= uniform_k_sm90_workspace_size(g, sm_count), 256-byte aligned
   cudaStream_t stream;
   int device;

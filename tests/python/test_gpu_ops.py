@@ -127,7 +127,23 @@ def test_grouped_mm_forward_and_dgrad(where, splits, form):
     assert (y[sum(splits):] == 0).all(), "rows past the groups are zero"
     dx = moegemm.grouped_mm(dy, b, s, trans_b=False, out_dtype=torch.float32)
     assert dx.shape == (T, fin) and dx.dtype == torch.float32
+    assert (dx[sum(splits):] == 0).all(), "rows past the groups are zero"
     assert_rel(dx, ref_grouped_mm(dy, list(w), s.cpu(), False), 1e-5, "dgrad fp32")
+
+
+@pytest.mark.parametrize("where", ["cuda", "cpu"])
+def test_grouped_mm_rows_past_the_groups_are_zero_over_reused_memory(where):
+    """The output comes from torch.empty: the library writes the rows past the
+    groups as zeros (zero_unused_rows), here over a block that held NaNs."""
+    splits, pad, fin, fout = [7, 0, 40], 500, 64, 96
+    T = sum(splits) + pad
+    x, w = rand(T, fin, seed=21), rand(len(splits), fout, fin, seed=22)
+    s = sizes_tensor(splits, where)
+    junk = torch.full((T, fout), float("nan"), dtype=BF16, device="cuda")
+    del junk  # the caching allocator hands this block out again
+    y = moegemm.grouped_mm(x, w, s, trans_b=True)
+    assert (y[sum(splits):] == 0).all(), "rows past the groups are zero"
+    assert_rel(y, ref_grouped_mm(x, list(w), s.cpu(), True), 1e-2, "forward")
 
 
 def test_grouped_mm_fp16_and_unaligned_k_host_sizes():
