@@ -282,10 +282,7 @@ Check ragged_m_on_cublas(const moegemm_ragged_m_problem_t& p, void* workspace, c
         return c;
     }
     if (Check c = cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize"); !c.ok()) return c;
-    if (device_sizes) {
-      sizes = clamp_group_sizes(sizes.data(), g, p.total_rows);
-      if (Check c = zero_rows_past_groups(p, sum_of(sizes.data(), g), stream); !c.ok()) return c;
-    }
+    if (device_sizes) sizes = clamp_group_sizes(sizes.data(), g, p.total_rows);
   }
   const void* const* b = device_b ? b_list.data() : (p.b_ptrs != nullptr ? p.b_ptrs : nullptr);
   ListStorage storage;
@@ -295,6 +292,7 @@ Check ragged_m_on_cublas(const moegemm_ragged_m_problem_t& p, void* workspace, c
   if (device_b)
     if (Check c = validate_gemm_list(&list); !c.ok())
       return Check{c.status, "b_ptrs (the device list, read for the cuBLAS path): " + c.message};
+  if (Check c = zero_rows_past_groups(p, sum_of(sizes.data(), g), stream); !c.ok()) return c;
   const int streams = streams_of(p);
   return cublas_gemm_list(list, streams, workspace, cublas_list_workspace_size(streams), stream);
 }
@@ -309,11 +307,10 @@ std::string device_copy_note(const moegemm_ragged_m_problem_t& p) {
 Check run_ragged_m(const moegemm_ragged_m_problem_t& p, const Context& ctx, const PathChoice& choice,
                    void* workspace, cudaStream_t stream) {
   if (p.total_rows == 0) return Check{};  // no row of D exists
-  // Host sizes (validated: each >= 0, sum <= T): the rows past them now, for
-  // every path. Device sizes: the cuBLAS path once it has copied them, the
-  // uniform-K kernel's setup kernel on the device.
-  if (p.group_sizes_location == MOEGEMM_MEMORY_HOST)
-    if (Check c = zero_rows_past_groups(p, sum_of(p.group_sizes, p.num_groups), stream); !c.ok()) return c;
+  // zero_unused_rows: with sizes on the host (validated: each >= 0, sum <= T,
+  // or copied and clamped by the cuBLAS path) a memset of the rows past them
+  // just before the GEMMs, after every check, so that a rejected call writes
+  // nothing; with device sizes on the uniform-K path, its setup kernel.
   if (choice.path != MOEGEMM_PATH_UNIFORM_K) {
     warn_fallback("moegemm_ragged_m", choice.reason + device_copy_note(p));
     return ragged_m_on_cublas(p, workspace, stream);
@@ -323,11 +320,16 @@ Check run_ragged_m(const moegemm_ragged_m_problem_t& p, const Context& ctx, cons
     const std::vector<int64_t> sizes = clamp_group_sizes(p.group_sizes, p.num_groups, p.total_rows);
     ListStorage storage;
     const moegemm_gemm_list_t list = ragged_m_as_list(p, sizes.data(), p.b_ptrs, &storage);
+    if (Check c = zero_rows_past_groups(p, sum_of(sizes.data(), p.num_groups), stream); !c.ok()) return c;
     return run_uniform_k_split(list, ctx, workspace, streams_of(p), stream);
   }
   UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
   l.ragged = &p;
-  l.zero_rows_past_groups = p.zero_unused_rows != 0 && p.group_sizes_location == MOEGEMM_MEMORY_DEVICE;
+  if (p.group_sizes_location == MOEGEMM_MEMORY_HOST) {
+    if (Check c = zero_rows_past_groups(p, sum_of(p.group_sizes, p.num_groups), stream); !c.ok()) return c;
+  } else {
+    l.zero_rows_past_groups = p.zero_unused_rows != 0;
+  }
   return uniform_k_sm90(l);
 }
 

@@ -594,6 +594,17 @@ void ragged_too_small(RaggedBad& b) {
   else b.ws_bytes -= 1;
 }
 
+void device_b_list_with_null_entry(RaggedBad& b) {
+  const size_t one = static_cast<size_t>(64 * 12) * 2;
+  for (int i = 0; i < 3; ++i) b.ptrs.push_back(static_cast<const char*>(b.p.b) + i * one);
+  b.ptrs[2] = nullptr;
+  b.extra = DeviceBuffer(b.ptrs.size() * sizeof(void*));
+  b.extra.upload(b.ptrs.data(), b.ptrs.size() * sizeof(void*));
+  b.p.b = nullptr;
+  b.p.b_ptrs = reinterpret_cast<const void* const*>(b.extra.get());
+  b.p.b_ptrs_location = MOEGEMM_MEMORY_DEVICE;
+}
+
 const std::vector<RaggedErrorCase>& ragged_error_cases() {
   const auto INV = MOEGEMM_STATUS_INVALID_ARGUMENT;
   const auto U = RaggedBase::Uniform, C = RaggedBase::Cublas;
@@ -637,16 +648,25 @@ const std::vector<RaggedErrorCase>& ragged_error_cases() {
        [](RaggedBad& b) { b.p.a = static_cast<const char*>(b.p.a) + 1; }},
       // Only the cuBLAS path (k = 12) reads a device B list on the host: a
       // NULL entry for a group with rows (group 2: 120) is refused there.
-      {"device_b_ptrs_null_entry_cublas", INV, C, false,
+      {"device_b_ptrs_null_entry_cublas", INV, C, false, device_b_list_with_null_entry},
+      // zero_unused_rows (rows [170, 200) past the groups): a flag for
+      // overwriting calls; a call refused late (the device B list read on the
+      // host) still writes no zeros.
+      {"zero_unused_rows_not_a_flag", INV, U, true, [](RaggedBad& b) { b.p.zero_unused_rows = 2; }},
+      {"zero_unused_rows_with_accumulate", INV, U, true,
        [](RaggedBad& b) {
-         const size_t one = static_cast<size_t>(64 * 12) * 2;
-         for (int i = 0; i < 3; ++i) b.ptrs.push_back(static_cast<const char*>(b.p.b) + i * one);
-         b.ptrs[2] = nullptr;
-         b.extra = DeviceBuffer(b.ptrs.size() * sizeof(void*));
-         b.extra.upload(b.ptrs.data(), b.ptrs.size() * sizeof(void*));
-         b.p.b = nullptr;
-         b.p.b_ptrs = reinterpret_cast<const void* const*>(b.extra.get());
-         b.p.b_ptrs_location = MOEGEMM_MEMORY_DEVICE;
+         b.p.zero_unused_rows = 1;
+         b.p.accumulate = 1;
+       }},
+      {"zero_unused_rows_device_b_ptrs_null_entry_cublas", INV, C, false,
+       [](RaggedBad& b) {
+         device_b_list_with_null_entry(b);
+         b.p.zero_unused_rows = 1;
+       }},
+      {"zero_unused_rows_host_sizes_past_T", INV, U, true,
+       [](RaggedBad& b) {
+         set_sizes(b, {50, 0, 151});
+         b.p.zero_unused_rows = 1;
        }},
   };
   return c;
