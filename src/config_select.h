@@ -86,9 +86,10 @@ constexpr int64_t kUniformKWideNMajorMinN = 4096;
 //      cooperative 128x256 without a cluster. Ping-pong would put a second
 //      tile on some SMs and the whole call waits for them; the unclustered
 //      128x256 tiles run in one wave, each CTA placed freely. Measured on
-//      issue 3's grid (H100, U11): 0-22% ahead of ping-pong on the 16 rows where
-//      it applies (geomean 1.10x), and 2-10% ahead of the clustered 128x256
-//      tile on those rows; with more tiles the cluster's multicast wins.
+//      issue 3's grid (H100, U11): -1% to +22% against ping-pong on the 16
+//      rows where it applies (geomean 1.10x); against the clustered 128x256
+//      tile up to 12% ahead on 10 of their 12 fprop rows, 1-4% behind on the
+//      4 dgrad rows; with more tiles the cluster's multicast wins.
 //   5. otherwise ping-pong 128x128.
 UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile requested);
 
