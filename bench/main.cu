@@ -157,6 +157,7 @@ int run(const Options& opt) {
   ctx.seed = opt.seed;
   ctx.warmup = opt.warmup;
   ctx.repeat = opt.repeat;
+  ctx.rounds = opt.rounds;
   ctx.graph = opt.graph;
   ctx.ceilings = report.ceilings;
 

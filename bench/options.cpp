@@ -205,6 +205,9 @@ Peers (--peers LIST, comma-separated; default all that can run on this GPU)
 Method
   --repeat N          timed calls per measurement, median and min/max (default 40, min %d)
   --warmup N          untimed calls first (default 5, min %d)
+  --rounds N          the calls of each measurement in N rounds, every peer timed once a
+                      round, so that a drift of the GPU's clock over a problem weighs on
+                      all peers alike (default 4)
   --graph             also time CUDA-graph replays (GPU time without host launch cost)
 
 Output (the text table always goes to stdout, one progress line per problem to stderr)
@@ -352,6 +355,10 @@ Options parse_options(int argc, char** argv) {
       {"--warmup",
        [&](const std::string& flag, const std::string& v) {
          o.warmup = static_cast<int>(parse_int(flag, v, kMinWarmup, 100000));
+       }},
+      {"--rounds",
+       [&](const std::string& flag, const std::string& v) {
+         o.rounds = static_cast<int>(parse_int(flag, v, 1, 1000));
        }},
       {"--seed",
        [&](const std::string& flag, const std::string& v) {

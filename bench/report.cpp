@@ -327,9 +327,9 @@ void print_progress(FILE* f, const Row& row, size_t index, size_t total) {
 
 void print_table(FILE* f, const Report& report) {
   std::fprintf(
-      f, "\n%s: median of %d calls (µs)%s; eager = events around the host call",
+      f, "\n%s: median of %d calls in %d interleaved rounds (µs)%s; eager = events around the host call",
       any_pass_but_wgrad(report) ? "moegemm and cuBLAS, fprop/dgrad/wgrad" : "moegemm_wgrad vs cuBLAS",
-      report.options ? report.options->repeat : 0,
+      report.options ? report.options->repeat : 0, report.options ? report.options->rounds : 0,
       report.options && report.options->accumulate ? ", accumulating (D += ...)" : "");
   if (report.options && report.options->out_list) std::fprintf(f, ", moegemm D through a pointer list");
   if (report.options && report.options->graph) std::fprintf(f, ", graph = CUDA-graph replay (GPU time)");
@@ -396,8 +396,10 @@ bool write_markdown(const std::string& path, const Report& report) {
   std::fprintf(f, "Date: %s  \nDevice: %s  \nCeilings: %s  \n", report.date.c_str(),
                device_line(report).c_str(), ceilings_line(report.ceilings).c_str());
   if (report.options != nullptr)
-    std::fprintf(f, "Median of %d calls; eager = CUDA events around the host call%s%s.\n\n",
-                 report.options->repeat,
+    std::fprintf(f,
+                 "Median of %d calls in %d interleaved rounds (every peer timed in each); eager = CUDA "
+                 "events around the host call%s%s.\n\n",
+                 report.options->repeat, report.options->rounds,
                  report.options->graph ? ", graph = CUDA-graph replay (GPU time only)" : "",
                  report.options->accumulate ? "; accumulating (D += ...)" : "");
   if (report.options != nullptr && report.options->out_list)

@@ -240,6 +240,7 @@ bool write_json(const std::string& path, const Report& report) {
     j.begin_object("options");
     j.integer("repeat", report.options->repeat);
     j.integer("warmup", report.options->warmup);
+    j.integer("rounds", report.options->rounds);
     j.boolean("graph", report.options->graph);
     j.boolean("accumulate", report.options->accumulate);
     j.boolean("out_list", report.options->out_list);

@@ -75,15 +75,62 @@ void check_correctness(const Workload& w, const std::vector<Peer*>& peers, std::
   }
 }
 
-void time_peer(Peer& peer, PeerResult& r, const Workload& w, const RunContext& ctx, Timer& timer) {
+// One peer's timing state across the rounds.
+struct PeerTiming {
+  std::vector<Graph> graphs;  // one per operand set; empty: no graph timing
+  std::vector<double> eager_us, graph_us;
+  int eager_calls = 0, graph_calls = 0;  // calls so far, for rotating operand sets
+};
+
+// Times the runnable peers in ctx.rounds interleaved rounds: each round times
+// every peer's share of the ctx.repeat eager calls and graph replays, so that
+// a drift of the GPU's clock or temperature over a problem (seconds on the
+// large shapes) weighs on every peer alike instead of on whichever ran last.
+// A peer warms up with ctx.warmup calls in the first round and one call in
+// each later one (the other peers ran in between).
+void time_peers(const std::vector<Peer*>& peers, std::vector<PeerResult>& results, const Workload& w,
+                const RunContext& ctx) {
   const int sets = w.timing_sets();
-  guarded(&r.error, [&] { r.eager = timer.eager([&](int call) { peer.run(call % sets); }); });
-  if (!ctx.graph || !r.error.empty() || !r.graph_na.empty()) return;
-  guarded(&r.graph_error, [&] {
-    std::vector<Graph> graphs;
-    for (int s = 0; s < sets; ++s) graphs.push_back(capture_graph(ctx.stream, [&] { peer.run(s); }));
-    r.graph = timer.replay(graphs);
-  });
+  const int rounds = std::max(1, std::min(ctx.rounds, ctx.repeat));
+  Timer timer(ctx.stream, ctx.warmup, ctx.repeat);
+  std::vector<PeerTiming> t(peers.size());
+  for (size_t i = 0; i < peers.size(); ++i) {
+    PeerResult& r = results[i];
+    if (!runnable(r) || !ctx.graph || !r.graph_na.empty()) continue;
+    guarded(&r.graph_error, [&] {
+      for (int s = 0; s < sets; ++s) t[i].graphs.push_back(capture_graph(ctx.stream, [&] { peers[i]->run(s); }));
+    });
+    if (!r.graph_error.empty()) t[i].graphs.clear();
+  }
+  for (int round = 0; round < rounds; ++round) {
+    // This round's calls: [repeat * round / rounds, repeat * (round + 1) / rounds).
+    const int count = ctx.repeat * (round + 1) / rounds - ctx.repeat * round / rounds;
+    for (size_t i = 0; i < peers.size(); ++i) {
+      PeerResult& r = results[i];
+      PeerTiming& p = t[i];
+      if (!runnable(r)) continue;
+      guarded(&r.error, [&] {
+        const int warmup = round == 0 ? ctx.warmup : 1;
+        const std::vector<double> us =
+            timer.eager_samples([&](int call) { peers[i]->run(call % sets); }, warmup, count, p.eager_calls);
+        p.eager_calls += warmup + count;
+        p.eager_us.insert(p.eager_us.end(), us.begin(), us.end());
+      });
+      if (!r.error.empty() || p.graphs.empty()) continue;
+      guarded(&r.graph_error, [&] {
+        const int warmup = round == 0 ? std::max<int>(ctx.warmup, static_cast<int>(p.graphs.size())) : 1;
+        const std::vector<double> us = timer.replay_samples(p.graphs, warmup, count, p.graph_calls);
+        p.graph_calls += warmup + count;
+        p.graph_us.insert(p.graph_us.end(), us.begin(), us.end());
+      });
+      if (!r.graph_error.empty()) p.graphs.clear();
+    }
+  }
+  for (size_t i = 0; i < peers.size(); ++i) {
+    if (!runnable(results[i])) continue;
+    results[i].eager = summarize(t[i].eager_us);
+    if (results[i].graph_error.empty()) results[i].graph = summarize(t[i].graph_us);
+  }
 }
 
 }  // namespace
@@ -110,9 +157,7 @@ Row run_problem(const ShapeSpec& spec, const std::vector<Peer*>& peers, const Ru
 
   check_correctness(w, peers, row.peers, ctx.stream);
 
-  Timer timer(ctx.stream, ctx.warmup, ctx.repeat);
-  for (size_t i = 0; i < peers.size(); ++i)
-    if (runnable(row.peers[i])) time_peer(*peers[i], row.peers[i], w, ctx, timer);
+  time_peers(peers, row.peers, w, ctx);
 
   row.correct = std::all_of(row.peers.begin(), row.peers.end(), [](const PeerResult& r) {
     return !r.applies() || (r.error.empty() && r.graph_error.empty() && r.check.done && r.check.pass);

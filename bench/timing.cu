@@ -70,40 +70,53 @@ Timer::~Timer() {
     if (e != nullptr) cudaEventDestroy(e);
 }
 
-Stats Timer::collect() {
+std::vector<double> Timer::collect(int count) {
   BENCH_CUDA(cudaStreamSynchronize(stream_));
-  std::vector<double> us(static_cast<size_t>(repeat_));
-  for (int i = 0; i < repeat_; ++i) {
+  std::vector<double> us(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) {
     float ms = 0;
     BENCH_CUDA(cudaEventElapsedTime(&ms, start_[i], stop_[i]));
     us[static_cast<size_t>(i)] = 1000.0 * ms;
   }
-  return summarize(std::move(us));
+  return us;
+}
+
+std::vector<double> Timer::eager_samples(const std::function<void(int)>& call, int warmup, int count,
+                                         int first_call) {
+  count = std::min(count, repeat_);
+  for (int i = 0; i < warmup; ++i) call(first_call + i);
+  for (int i = 0; i < count; ++i) {
+    BENCH_CUDA(cudaStreamSynchronize(stream_));  // idle GPU: the interval starts with the host call
+    BENCH_CUDA(cudaEventRecord(start_[i], stream_));
+    call(first_call + warmup + i);
+    BENCH_CUDA(cudaEventRecord(stop_[i], stream_));
+  }
+  return collect(count);
 }
 
 Stats Timer::eager(const std::function<void(int)>& call) {
-  for (int i = 0; i < warmup_; ++i) call(i);
-  for (int i = 0; i < repeat_; ++i) {
-    BENCH_CUDA(cudaStreamSynchronize(stream_));  // idle GPU: the interval starts with the host call
+  return summarize(eager_samples(call, warmup_, repeat_, 0));
+}
+
+std::vector<double> Timer::replay_samples(const std::vector<Graph>& graphs, int warmup, int count,
+                                          int first_call) {
+  if (graphs.empty()) return {};
+  count = std::min(count, repeat_);
+  const size_t sets = graphs.size();
+  for (int i = 0; i < warmup; ++i) BENCH_CUDA(cudaGraphLaunch(graphs[(first_call + i) % sets].get(), stream_));
+  BENCH_CUDA(cudaStreamSynchronize(stream_));
+  for (int i = 0; i < count; ++i) {
+    gpu_delay(stream_, kReplayDelayUs);
     BENCH_CUDA(cudaEventRecord(start_[i], stream_));
-    call(warmup_ + i);
+    BENCH_CUDA(cudaGraphLaunch(graphs[(first_call + warmup + i) % sets].get(), stream_));
     BENCH_CUDA(cudaEventRecord(stop_[i], stream_));
   }
-  return collect();
+  return collect(count);
 }
 
 Stats Timer::replay(const std::vector<Graph>& graphs) {
-  if (graphs.empty()) return Stats{};
-  for (int i = 0; i < std::max<int>(warmup_, static_cast<int>(graphs.size())); ++i)
-    BENCH_CUDA(cudaGraphLaunch(graphs[i % graphs.size()].get(), stream_));
-  BENCH_CUDA(cudaStreamSynchronize(stream_));
-  for (int i = 0; i < repeat_; ++i) {
-    gpu_delay(stream_, kReplayDelayUs);
-    BENCH_CUDA(cudaEventRecord(start_[i], stream_));
-    BENCH_CUDA(cudaGraphLaunch(graphs[(warmup_ + i) % graphs.size()].get(), stream_));
-    BENCH_CUDA(cudaEventRecord(stop_[i], stream_));
-  }
-  return collect();
+  const int warmup = std::max<int>(warmup_, static_cast<int>(graphs.size()));
+  return summarize(replay_samples(graphs, warmup, repeat_, 0));
 }
 
 Ceilings measure_ceilings(cudaStream_t stream) {

@@ -56,14 +56,19 @@ class Timer {
   // building and launching the call plus the GPU time. call(i) is the i-th
   // call (warm-up calls first), for rotating operand sets.
   Stats eager(const std::function<void(int call)>& call);
+  // `count` (<= repeat) timed eager calls after `warmup` untimed ones, numbered
+  // from `first_call`; the samples in µs (for timings pooled over rounds).
+  std::vector<double> eager_samples(const std::function<void(int call)>& call, int warmup, int count,
+                                    int first_call);
 
   // Graph replays of graphs[i % size]: a GPU-side delay before each start
   // event lets the host enqueue the launch before the interval begins, so it
   // measures GPU time alone.
   Stats replay(const std::vector<Graph>& graphs);
+  std::vector<double> replay_samples(const std::vector<Graph>& graphs, int warmup, int count, int first_call);
 
  private:
-  Stats collect();
+  std::vector<double> collect(int count);
 
   cudaStream_t stream_;
   int warmup_, repeat_;

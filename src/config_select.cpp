@@ -49,14 +49,20 @@ UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile re
   if (requested != UniformKTile::kAuto) return requested;
   const int64_t n = in.n;
   if (in.num_groups <= 0 || in.total_rows <= 0 || n <= 0 || n % 512 != 0) return UniformKTile::kPingpong128x128;
+  if (in.sm_count <= 0) return UniformKTile::kPingpong128x128Cluster1x4;  // no waves to count
+  const bool exact = in.row_tiles >= 0;
   const int64_t rows_per_group = in.total_rows / in.num_groups;
-  const int64_t estimated_row_tiles = int64_t{in.num_groups} * ((rows_per_group + 127) / 128);
-  if (estimated_row_tiles * (n / 256) >= kUniformKCooperativeMinTiles) return UniformKTile::kCooperative128x256;
-  if (in.op_b == MOEGEMM_OP_N && n >= kUniformKWideNMajorMinN) return UniformKTile::kCooperative128x256;
-  if (in.row_tiles > 0 && in.sm_count > 0 && in.row_tiles * (n / 128) > in.sm_count &&
-      in.row_tiles * (n / 256) <= in.sm_count)
-    return UniformKTile::kCooperative128x256NoCluster;
-  return UniformKTile::kPingpong128x128;
+  // Device sizes: a ragged group's last row tile is half empty on average.
+  const int64_t row_tiles =
+      exact ? in.row_tiles : int64_t{in.num_groups} * ((rows_per_group + 127) / 128) + in.num_groups / 2;
+  if (row_tiles <= 0) return UniformKTile::kPingpong128x128Cluster1x4;
+  const int64_t sms = in.sm_count;
+  const int64_t pingpong_tiles = row_tiles * (n / 128), cooperative_tiles = row_tiles * (n / 256);
+  if (exact && pingpong_tiles > sms && cooperative_tiles <= sms) return UniformKTile::kCooperative128x256NoCluster;
+  if (cooperative_tiles >= kUniformKCooperativeMinWaves * sms) return UniformKTile::kCooperative128x256;
+  const auto waves = [sms](int64_t tiles) { return (tiles + sms - 1) / sms; };
+  if (waves(pingpong_tiles) < 2 * waves(cooperative_tiles)) return UniformKTile::kPingpong128x128Cluster1x4;
+  return UniformKTile::kCooperative128x256;
 }
 
 bool uniform_k_group_prefers_cublas(int64_t rows, int64_t n, int64_t k) {

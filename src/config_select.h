@@ -38,9 +38,10 @@ moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& shape, moegemm_wgra
 // Tile configurations of the uniform-K (ragged-M) kernel family.
 enum class UniformKTile {
   kAuto,
-  kPingpong128x128,             // ping-pong 128x128x64, cluster 1x2 (the CTA pair splits N)
-  kCooperative128x256,          // cooperative 128x256x64, cluster 1x2
-  kCooperative128x256NoCluster  // cooperative 128x256x64, no cluster (1x1)
+  kPingpong128x128,              // ping-pong 128x128x64, cluster 1x2 (the CTA pair splits N)
+  kPingpong128x128Cluster1x4,    // ping-pong 128x128x64, cluster 1x4 (4 CTAs split 512 columns)
+  kCooperative128x256,           // cooperative 128x256x64, cluster 1x2
+  kCooperative128x256NoCluster,  // cooperative 128x256x64, no cluster (1x1)
 };
 
 // What the tile choice looks at.
@@ -56,41 +57,40 @@ struct UniformKTileInputs {
   int sm_count = 0;
 };
 
-// The cooperative 128x256 tile serves when the call has at least this many of
-// its tiles (g x ceil(rows per group / 128) x n / 256, about 3 waves on 132
-// SMs) and n is a multiple of 512 (the cluster's 2 x 256 columns tile it);
-// with fewer, the 128x128 ping-pong tile keeps more SMs busy. Measured on
-// issue 3's grid (H100, docs/perf-notes.md U3): the 128x256 tile is ahead from
-// ~512 rows per group at n = 2048 and ~128 at n = 7168, behind at n = 512
-// below 2048 rows; this count puts the switch there (graph geomean vs
-// multi-stream cuBLAS 1.13x -> 1.19x, worst shape 0.70x -> 0.86x).
-constexpr int64_t kUniformKCooperativeMinTiles = 384;
-
-// With B N-major (op_b N: B_i is [k, n], the dgrad layout) and n at least
-// this, the cooperative 128x256 tile at any tile count: each k row of its B
-// tile is 512 contiguous bytes (256 for the 128x128 tile), and these calls
-// stream their weights from DRAM. Measured on issue 3's grid (H100,
-// docs/perf-notes.md U11): level with or ahead of ping-pong on 20 of the 24
-// dgrad rows with n = 7168 below 1024 rows per group (up to 16% ahead, at most
-// 4% behind).
-constexpr int64_t kUniformKWideNMajorMinN = 4096;
+// With at least this many waves of 128x256 tiles (tiles / SMs) the
+// cooperative tile at any wave count: its larger tile reads less per output
+// and a part-filled last wave costs little against the whole.
+constexpr int64_t kUniformKCooperativeMinWaves = 6;
 
 // AUTO, in this order (an explicit request, MOEGEMM_UNIFORM_K_TILE, is
-// returned as is):
-//   1. n not a multiple of 512 (or unknown): ping-pong 128x128.
-//   2. >= kUniformKCooperativeMinTiles cooperative tiles, estimated from the
-//      rows per group: cooperative 128x256.
-//   3. op_b N and n >= kUniformKWideNMajorMinN: cooperative 128x256.
-//   4. With exact row tiles (host sizes): the 128x128 tiles need more than
+// returned as is). Row tiles: exact with host sizes, else estimated as
+// g x ceil(rows per group / 128) + g / 2 (a ragged group's last row tile is
+// half empty on average; over issue 3's grid this estimate picks within 0.6%
+// of the faster tile, the same without the g / 2 term within 3.5%).
+//   1. n not a multiple of 512 (or unknown), or no rows: ping-pong 128x128
+//      with the 1x2 cluster. The other tiles' clusters span 512 columns.
+//   2. With exact row tiles (host sizes): the 128x128 tiles need more than
 //      one wave (> sm_count) while the 128x256 tiles fit in one (<= sm_count):
 //      cooperative 128x256 without a cluster. Ping-pong would put a second
 //      tile on some SMs and the whole call waits for them; the unclustered
 //      128x256 tiles run in one wave, each CTA placed freely. Measured on
-//      issue 3's grid (H100, U11): -1% to +22% against ping-pong on the 16
-//      rows where it applies (geomean 1.10x); against the clustered 128x256
-//      tile up to 12% ahead on 10 of their 12 fprop rows, 1-4% behind on the
-//      4 dgrad rows; with more tiles the cluster's multicast wins.
-//   5. otherwise ping-pong 128x128.
+//      issue 3's grid (H100, docs/perf-notes.md U11): -1% to +22% against
+//      ping-pong on the 16 rows where it applies (geomean 1.10x); against the
+//      clustered 128x256 tile up to 12% ahead on 10 of their 12 fprop rows,
+//      1-4% behind on the 4 dgrad rows.
+//   3. At least kUniformKCooperativeMinWaves waves of 128x256 tiles:
+//      cooperative 128x256 (cluster 1x2).
+//   4. Ping-pong 128x128 (cluster 1x4) when its waves, rounded up, are fewer
+//      than twice the cooperative tile's (each of its tiles is half as
+//      large), i.e. when the cooperative tile's last wave is at most half
+//      full; otherwise cooperative 128x256. Measured on issue 3's grid (H100,
+//      U12, each tile forced in one run): the 1x4 cluster (its 4 CTAs read
+//      1 KB-wide slices of the same weight rows and share the token tile) is
+//      ahead of the 1x2 ping-pong on 98 of 168 rows by more than 2% (geomean
+//      0.967x the time, at most 8% behind); this rule is within 0.24% of the
+//      faster of it and the cooperative tile over the grid (at most 6.5% off
+//      on one row), against 0.67% for the previous rule by tile count and
+//      B's layout (dgrad 16x2048x7168 at 64 tokens: 195 -> 180 us).
 UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile requested);
 
 // Large groups of the uniform-K path run as their own cuBLAS GEMMs (on side

@@ -245,8 +245,7 @@ namespace moegemm_test {
 namespace {
 
 using moegemm::detail::choose_uniform_k_tile;
-using moegemm::detail::kUniformKCooperativeMinTiles;
-using moegemm::detail::kUniformKWideNMajorMinN;
+using moegemm::detail::kUniformKCooperativeMinWaves;
 using moegemm::detail::UniformKTile;
 using moegemm::detail::UniformKTileInputs;
 
@@ -264,77 +263,108 @@ UniformKTileInputs equal_groups(int g, int64_t rows, int64_t n, moegemm_op_t op_
   in.sm_count = kSms;
   return in;
 }
+// The same with `row_tiles` exact row tiles (ragged groups).
+UniformKTileInputs ragged_groups(int g, int64_t total_rows, int64_t row_tiles, int64_t n, int sm_count = kSms) {
+  UniformKTileInputs in = equal_groups(g, total_rows / g, n);
+  in.total_rows = total_rows;
+  in.row_tiles = row_tiles;
+  in.sm_count = sm_count;
+  return in;
+}
 UniformKTile choose(const UniformKTileInputs& in) { return choose_uniform_k_tile(in, UniformKTile::kAuto); }
 
-// Tiles of 128x256 for g groups of `rows` rows each and n columns.
-int64_t cooperative_tiles(int g, int64_t rows, int64_t n) { return g * ((rows + 127) / 128) * (n / 256); }
+constexpr UniformKTile kUkPingpong1x2 = UniformKTile::kPingpong128x128;
+constexpr UniformKTile kUkPingpong1x4 = UniformKTile::kPingpong128x128Cluster1x4;
+constexpr UniformKTile kUkCooperative = UniformKTile::kCooperative128x256;
+constexpr UniformKTile kUkUnclustered = UniformKTile::kCooperative128x256NoCluster;
+
+TEST(UniformKTileChoice, NNotAMultipleOf512TakesThePairCluster) {
+  EXPECT_EQ(choose(equal_groups(8, 4096, 7168 + 256)), kUkPingpong1x2);
+  EXPECT_EQ(choose(equal_groups(8, 64, 768)), kUkPingpong1x2);
+  EXPECT_EQ(choose(equal_groups(8, 64, 100)), kUkPingpong1x2);
+  // A multiple of 512 takes the 1x4 cluster's ping-pong when the rule says ping-pong.
+  EXPECT_EQ(choose(equal_groups(8, 64, 512)), kUkPingpong1x4);
+}
 
 TEST(UniformKTileChoice, FewTilesTakePingpong) {
-  // With device sizes: 16 groups of 64 rows, n = 2048 (128 tiles of 128x256).
-  EXPECT_EQ(choose(equal_groups(16, 64, 2048, MOEGEMM_OP_T, true)), UniformKTile::kPingpong128x128);
-  // n = 512 keeps ping-pong up to 1024 rows per group with 8 groups (128 tiles).
-  EXPECT_EQ(choose(equal_groups(8, 1024, 512, MOEGEMM_OP_T, true)), UniformKTile::kPingpong128x128);
-  // With host sizes the same calls fit one wave of 128x256 tiles (next test);
-  // one more row tile per group does not: 16 x 2 x 8 = 256 > 132.
-  EXPECT_EQ(choose(equal_groups(16, 129, 2048)), UniformKTile::kPingpong128x128);
-  // Just under the threshold: 8 groups x 5 row tiles x 8 column tiles = 320.
-  EXPECT_LT(cooperative_tiles(8, 5 * 128, 2048), kUniformKCooperativeMinTiles);
-  EXPECT_EQ(choose(equal_groups(8, 5 * 128, 2048)), UniformKTile::kPingpong128x128);
-  // Few enough 128x128 tiles for one wave: ping-pong (8 groups x 16 = 128 <= 132).
-  EXPECT_EQ(choose(equal_groups(8, 64, 2048)), UniformKTile::kPingpong128x128);
+  // One wave of 128x128 tiles: 8 groups x 16 = 128 <= 132.
+  EXPECT_EQ(choose(equal_groups(8, 64, 2048)), kUkPingpong1x4);
+  EXPECT_EQ(choose(equal_groups(8, 64, 2048, MOEGEMM_OP_N)), kUkPingpong1x4);
+  // Device sizes, 16 groups of 64 rows, n = 2048: 16 + 8 row tiles
+  // estimated, 384 tiles of 128x128 (3 waves) against 192 of 128x256 (2).
+  EXPECT_EQ(choose(equal_groups(16, 64, 2048, MOEGEMM_OP_T, true)), kUkPingpong1x4);
+  // 8 groups: 8 + 4 row tiles, 192 (2 waves) against 96 (1): cooperative.
+  EXPECT_EQ(choose(equal_groups(8, 64, 2048, MOEGEMM_OP_T, true)), kUkCooperative);
 }
 
-TEST(UniformKTileChoice, ManyTilesTakeCooperativeWhenNTiles) {
-  EXPECT_GE(cooperative_tiles(8, 6 * 128, 2048), kUniformKCooperativeMinTiles);
-  EXPECT_EQ(choose(equal_groups(8, 6 * 128, 2048)), UniformKTile::kCooperative128x256);
-  // n = 7168: 28 column tiles, so from 128 rows per group with 16 groups.
-  EXPECT_EQ(choose(equal_groups(16, 128, 7168)), UniformKTile::kCooperative128x256);
-  EXPECT_EQ(choose(equal_groups(8, 4096, 7168)), UniformKTile::kCooperative128x256);
-  // The tile count comes from the rows per group, also with device sizes.
-  EXPECT_EQ(choose(equal_groups(8, 6 * 128, 2048, MOEGEMM_OP_T, true)), UniformKTile::kCooperative128x256);
-  // n not a multiple of the cluster's 2 x 256 columns: ping-pong.
-  EXPECT_EQ(choose(equal_groups(8, 4096, 7168 + 256)), UniformKTile::kPingpong128x128);
+TEST(UniformKTileChoice, PingpongWhenTheCooperativeLastWaveIsAtMostHalfFull) {
+  // Issue 3's dgrad 16 x 2048 x 7168 at 64 tokens per expert: 19 row tiles,
+  // 1064 tiles of 128x128 (9 waves) and 532 of 128x256 (4.03 -> 5 waves):
+  // 9 < 10, ping-pong (measured 180 us against 195 cooperative, H100).
+  EXPECT_EQ(choose(ragged_groups(16, 1024, 19, 7168)), kUkPingpong1x4);
+  // 8 x 2048 x 7168 at 64 tokens: 9 row tiles, 504 (4 waves) and 252 (2):
+  // 4 < 4 fails, cooperative (93 us against 101 ping-pong).
+  EXPECT_EQ(choose(ragged_groups(8, 512, 9, 7168)), kUkCooperative);
+  // The boundary on 128 SMs, n = 2048 (16 and 8 tiles per row tile): 33 row
+  // tiles are 528 (5 waves) against 264 (3): ping-pong; 32 row tiles are 512
+  // (4) against 256 (2): cooperative.
+  EXPECT_EQ(choose(ragged_groups(8, 33 * 100, 33, 2048, 128)), kUkPingpong1x4);
+  EXPECT_EQ(choose(ragged_groups(8, 32 * 100, 32, 2048, 128)), kUkCooperative);
+  // With device sizes the row tiles are estimated: 8 groups of 512 rows,
+  // 8 x 4 + 4 = 36: 576 (5 waves) against 288 (3), ping-pong; of 384 rows,
+  // 8 x 3 + 4 = 28: 448 (4) against 224 (2), cooperative.
+  UniformKTileInputs in = ragged_groups(8, 8 * 512, -1, 2048, 128);
+  EXPECT_EQ(choose(in), kUkPingpong1x4);
+  in.total_rows = 8 * 384;
+  EXPECT_EQ(choose(in), kUkCooperative);
 }
 
-TEST(UniformKTileChoice, WideNMajorWeightsTakeCooperative) {
-  // op_b N, n = 7168: cooperative at any tile count, with host or device sizes.
-  EXPECT_GE(7168, kUniformKWideNMajorMinN);
-  EXPECT_EQ(choose(equal_groups(8, 64, 7168, MOEGEMM_OP_N)), UniformKTile::kCooperative128x256);
-  EXPECT_EQ(choose(equal_groups(8, 64, 7168, MOEGEMM_OP_N, true)), UniformKTile::kCooperative128x256);
-  // The same call with op_b T, or with n below the threshold, does not.
-  EXPECT_EQ(choose(equal_groups(8, 64, 7168, MOEGEMM_OP_T, true)), UniformKTile::kPingpong128x128);
-  EXPECT_EQ(choose(equal_groups(4, 64, 2048, MOEGEMM_OP_N)), UniformKTile::kPingpong128x128);
+TEST(UniformKTileChoice, ManyWavesTakeCooperative) {
+  // n = 2048 on 132 SMs (8 tiles of 128x256 and 16 of 128x128 per row tile).
+  // 6 waves of 128x256 tiles: 99 row tiles, 792 tiles.
+  EXPECT_EQ(kUniformKCooperativeMinWaves * kSms / 8, 99);
+  EXPECT_EQ(choose(ragged_groups(16, 99 * 100, 99, 2048)), kUkCooperative);
+  // 100 row tiles: 800 tiles (7 waves) against 1600 (13); the wave
+  // comparison alone would take ping-pong (13 < 14), but past 6 waves the
+  // cooperative tile serves.
+  EXPECT_EQ(choose(ragged_groups(16, 100 * 100, 100, 2048)), kUkCooperative);
+  // 84 row tiles, under 6 waves: 672 (6 waves) against 1344 (11): ping-pong.
+  EXPECT_EQ(choose(ragged_groups(16, 84 * 100, 84, 2048)), kUkPingpong1x4);
+  EXPECT_EQ(choose(equal_groups(8, 4096, 7168)), kUkCooperative);
+  EXPECT_EQ(choose(equal_groups(32, 4096, 2048, MOEGEMM_OP_N, true)), kUkCooperative);
 }
 
 TEST(UniformKTileChoice, OneWaveOfWideTilesTakesTheUnclusteredCooperativeTile) {
-  EXPECT_EQ(choose(equal_groups(16, 64, 2048)), UniformKTile::kCooperative128x256NoCluster);
-  EXPECT_EQ(choose(equal_groups(8, 1024, 512)), UniformKTile::kCooperative128x256NoCluster);
+  EXPECT_EQ(choose(equal_groups(16, 64, 2048)), kUkUnclustered);
+  EXPECT_EQ(choose(equal_groups(8, 1024, 512)), kUkUnclustered);
   // 8 groups, 10 row tiles (ragged: two groups above 128 rows), n = 2048:
   // 160 tiles of 128x128 (> 132 SMs), 80 of 128x256 (one wave).
   UniformKTileInputs in = equal_groups(8, 64, 2048);
   in.row_tiles = 10;
-  EXPECT_EQ(choose(in), UniformKTile::kCooperative128x256NoCluster);
-  EXPECT_EQ(choose_uniform_k_tile(in, UniformKTile::kPingpong128x128), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose(in), kUkUnclustered);
+  EXPECT_EQ(choose_uniform_k_tile(in, kUkPingpong1x2), kUkPingpong1x2);
   // The boundaries: 128x256 tiles exactly one wave (16 row tiles x 8 = 128,
   // and with 132 SMs, 16.5 would be the limit) ...
   in.row_tiles = 16;
-  EXPECT_EQ(choose(in), UniformKTile::kCooperative128x256NoCluster);
+  EXPECT_EQ(choose(in), kUkUnclustered);
   in.sm_count = 128;
-  EXPECT_EQ(choose(in), UniformKTile::kCooperative128x256NoCluster);
-  in.sm_count = 127;  // ... one more than a wave: ping-pong
-  EXPECT_EQ(choose(in), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose(in), kUkUnclustered);
+  in.sm_count = 127;  // ... one more than a wave: 256 (3 waves) against 128 (2): ping-pong
+  EXPECT_EQ(choose(in), kUkPingpong1x4);
   // 128x128 tiles exactly one wave (8 row tiles x 16 = 128 <= 128): ping-pong.
   in.sm_count = 128;
   in.row_tiles = 8;
-  EXPECT_EQ(choose(in), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose(in), kUkPingpong1x4);
   in.row_tiles = 9;  // 144 > 128 and 72 <= 128
-  EXPECT_EQ(choose(in), UniformKTile::kCooperative128x256NoCluster);
-  // Needs the exact count (host sizes) and the SM count.
+  EXPECT_EQ(choose(in), kUkUnclustered);
+  // Needs the exact count (host sizes). The estimate, 8 + 4 row tiles (192
+  // tiles of 128x128 in 2 waves, 96 of 128x256 in 1), takes the clustered one.
   in.row_tiles = -1;
-  EXPECT_EQ(choose(in), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose(in), kUkCooperative);
+  // Without the SM count there are no waves to count: ping-pong.
   in.row_tiles = 9;
   in.sm_count = 0;
-  EXPECT_EQ(choose(in), UniformKTile::kPingpong128x128);
+  EXPECT_EQ(choose(in), kUkPingpong1x4);
 }
 
 TEST(UniformKTileChoice, ExplicitRequestWins) {
@@ -344,6 +374,7 @@ TEST(UniformKTileChoice, ExplicitRequestWins) {
             UniformKTile::kPingpong128x128);
   EXPECT_EQ(choose_uniform_k_tile(equal_groups(1, 64, 512), UniformKTile::kCooperative128x256NoCluster),
             UniformKTile::kCooperative128x256NoCluster);
+  EXPECT_EQ(choose_uniform_k_tile(equal_groups(1, 64, 768), kUkPingpong1x4), kUkPingpong1x4);
 }
 
 TEST(UniformKTileChoice, NoGroupsNoRows) {

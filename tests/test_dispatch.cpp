@@ -1620,6 +1620,8 @@ TEST(DispatchEnvTile, UniformKTileParsed) {
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr).uniform_k_tile, UniformKTile::kAuto);
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "auto").uniform_k_tile, UniformKTile::kAuto);
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "pingpong").uniform_k_tile, UniformKTile::kPingpong128x128);
+  EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "pingpong-1x4").uniform_k_tile,
+            UniformKTile::kPingpong128x128Cluster1x4);
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "cooperative").uniform_k_tile,
             UniformKTile::kCooperative128x256);
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "cooperative-nocluster").uniform_k_tile,

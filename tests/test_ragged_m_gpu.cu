@@ -317,11 +317,18 @@ void PrintTo(const ZeroCase& c, std::ostream* os) { *os << c.name; }
 INSTANTIATE_TEST_SUITE_P(Cases, RaggedZeroUnusedTest, ::testing::ValuesIn(zero_cases()),
                          [](const ::testing::TestParamInfo<ZeroCase>& i) { return i.param.name; });
 
-// Shapes for which the tile rule (config_select.h) picks each of the
-// cooperative 128x256 tiles on this GPU: one wave of them with host sizes
-// (the unclustered tile: the 128x128 tiles need more than one wave), and
-// N-major B with n >= 4096 (the clustered one at any tile count). They are
-// built from the device's SM count; a host test checks the rule itself.
+// Shapes for which the tile rule (config_select.h) picks each tile on this
+// GPU, built from its SM count (a host test checks the rule itself), n = 2048:
+//   - host sizes, sm_count / 8 groups of at most 128 rows: 16 tiles of
+//     128x128 per group (more than one wave), 8 of 128x256 (one wave): the
+//     unclustered cooperative tile;
+//   - device sizes, sm_count / 12 groups: g + g / 2 row tiles estimated, so
+//     at most one wave of 128x256 tiles against two of 128x128: the
+//     clustered cooperative tile;
+//   - device sizes, sm_count / 8 groups: three waves of 128x128 tiles
+//     against two of 128x256, and n = 4096 with 3 row tiles: ping-pong with
+//     the 1x4 cluster.
+// (n not a multiple of 512, as in most other tests: ping-pong with the 1x2 cluster.)
 struct TileCase {
   std::string name;
   RaggedSpec spec;
@@ -335,33 +342,41 @@ int current_sm_count() {
   return sms;
 }
 
-// One 128-row tile per group, sm_count / 8 groups: with n = 2048, 16 tiles of
-// 128x128 per group (more than one wave) and 8 of 128x256 (one wave).
-std::vector<int64_t> one_wave_of_wide_tiles(int sm_count) {
+// `groups` groups of 1 to 128 rows (one row tile each).
+std::vector<int64_t> one_row_tile_groups(int groups) {
   std::vector<int64_t> sizes;
-  for (int i = 0; i < std::max(sm_count / 8, 1); ++i) sizes.push_back(1 + (i * 37) % 128);
+  for (int i = 0; i < std::max(groups, 1); ++i) sizes.push_back(1 + (i * 37) % 128);
   return sizes;
 }
 
 std::vector<TileCase> tile_cases() {
-  const std::vector<int64_t> wave = one_wave_of_wide_tiles(current_sm_count());
-  auto wide = [&](moegemm_op_t op_b, moegemm_dtype_t d, bool acc, moegemm_memory_t loc) {
-    return with(rs(sum_of(wave) + 3, 2048, 72, wave, op_b, BF, d), [&](RaggedSpec& s) {
+  const int sms = current_sm_count();
+  const std::vector<int64_t> eighth = one_row_tile_groups(sms / 8), twelfth = one_row_tile_groups(sms / 12);
+  auto groups = [&](const std::vector<int64_t>& sizes, moegemm_op_t op_b, moegemm_dtype_t d, bool acc,
+                    moegemm_memory_t loc) {
+    return with(rs(sum_of(sizes) + 3, 2048, 72, sizes, op_b, BF, d), [&](RaggedSpec& s) {
       s.accumulate = acc;
       s.sizes_loc = loc;
     });
   };
+  auto fp16 = [](RaggedSpec s) {
+    s.ab = FP;
+    s.d = FP;
+    return s;
+  };
   return {
-      {"one_wave_fwd_bf16", wide(T, BF, false, HOST)},
-      {"one_wave_dgrad_bf16_to_fp32_acc", wide(N, F32, true, HOST)},
-      {"one_wave_fwd_bf16_to_fp32_device_sizes", wide(T, F32, false, DEV)},
-      {"one_wave_dgrad_fp16", with(wide(N, FP, false, HOST), [](RaggedSpec& s) { s.ab = FP; s.d = FP; })},
-      {"wide_n_major_bf16", rs(120, 4096, 40, {5, 70, 0, 33}, N, BF, BF)},
-      {"wide_n_major_bf16_to_fp32_acc_device_sizes",
-       with(rs(120, 4096, 40, {5, 70, 0, 33}, N, BF, F32), [](RaggedSpec& s) {
+      {"unclustered_fwd_bf16", groups(eighth, T, BF, false, HOST)},
+      {"unclustered_dgrad_bf16_to_fp32_acc", groups(eighth, N, F32, true, HOST)},
+      {"unclustered_dgrad_fp16", fp16(groups(eighth, N, FP, false, HOST))},
+      {"cooperative_fwd_bf16_to_fp32", groups(twelfth, T, F32, false, DEV)},
+      {"cooperative_dgrad_bf16_acc_fp32", groups(twelfth, N, F32, true, DEV)},
+      {"cooperative_fwd_fp16", fp16(groups(twelfth, T, FP, false, DEV))},
+      {"pingpong_1x4_fwd_bf16_to_fp32", groups(eighth, T, F32, false, DEV)},
+      {"pingpong_1x4_dgrad_bf16", rs(120, 4096, 40, {5, 70, 0, 33}, N, BF, BF)},
+      {"pingpong_1x4_fwd_bf16_to_fp32_acc", with(rs(120, 4096, 40, {5, 70, 0, 33}, T, BF, F32), [](RaggedSpec& s) {
          s.accumulate = true;
-         s.sizes_loc = DEV;
        })},
+      {"pingpong_1x4_dgrad_fp16", fp16(rs(120, 4096, 40, {5, 70, 0, 33}, N, FP, FP))},
   };
 }
 

@@ -179,14 +179,16 @@ moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t
  *   MOEGEMM_WARN_FALLBACK=1     print one line on stderr per distinct reason a
  *                               call falls back to cuBLAS, naming the rule.
  *   MOEGEMM_NUM_STREAMS=N       streams of the cuBLAS path (default 4, 1..16).
- *   MOEGEMM_UNIFORM_K_TILE=auto|pingpong|cooperative|cooperative-nocluster
- *                               tile of the uniform-K kernel (tuning; default auto,
- *                               with n % 512 == 0: cooperative 128x256 when the
- *                               call has at least 384 such tiles, or op_b = N and
- *                               n >= 4096; the same tile without a cluster when,
- *                               with host group sizes, the 128x128 tiles need
- *                               more than one wave on the GPU's SMs and the
- *                               128x256 tiles fit in one; else ping-pong 128x128).
+ *   MOEGEMM_UNIFORM_K_TILE=auto|pingpong|pingpong-1x4|cooperative|cooperative-nocluster
+ *                               tile of the uniform-K kernel (tuning; default auto:
+ *                               n % 512 != 0: ping-pong 128x128, cluster 1x2;
+ *                               else by waves of tiles on the GPU's SMs: with host
+ *                               group sizes, cooperative 128x256 without a cluster
+ *                               when the 128x128 tiles need more than one wave and
+ *                               the 128x256 tiles fit in one; cooperative 128x256
+ *                               (cluster 1x2) from 6 waves of its tiles, or when
+ *                               its last wave is more than half full; else
+ *                               ping-pong 128x128 with a 1x4 cluster).
  *   MOEGEMM_LARGE_GROUPS_CUBLAS=0
  *                               keep the large groups of path 1 in the grouped
  *                               kernel (default 1: cuBLAS beside it, see above).

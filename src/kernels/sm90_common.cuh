@@ -49,10 +49,11 @@ struct SchedTile {
 };
 
 using PingpongTile128x128x64Cluster2x1 = SchedTile<128, 128, 64, 2, 1, true>;
-// Ragged M (uniform-K family): the 2 CTAs of a cluster split N and share the
-// token (A) tile. Along M, a group of at most 128 rows would leave the
+// Ragged M (uniform-K family): the 2 (or 4) CTAs of a cluster split N and
+// share the token (A) tile. Along M, a group of at most 128 rows would leave the
 // cluster's second CTA a tile wholly past the group's rows.
 using PingpongTile128x128x64Cluster1x2 = SchedTile<128, 128, 64, 1, 2, true>;
+using PingpongTile128x128x64Cluster1x4 = SchedTile<128, 128, 64, 1, 4, true>;
 using CooperativeTile128x256x64Cluster1x2 = SchedTile<128, 256, 64, 1, 2, false>;
 using CooperativeTile128x256x64Cluster1x1 = SchedTile<128, 256, 64, 1, 1, false>;
 using CooperativeTile256x128x64Cluster2x1 = SchedTile<256, 128, 64, 2, 1, false>;

@@ -472,6 +472,9 @@ template <moegemm_dtype_t D>
 using UkPingpong = std::conditional_t<D == MOEGEMM_DTYPE_FP32, PingpongTile128x128x64Cluster1x2,
                                       WithEpilogueTile<PingpongTile128x128x64Cluster1x2, 64, 128>>;
 template <moegemm_dtype_t D>
+using UkPingpong1x4 = std::conditional_t<D == MOEGEMM_DTYPE_FP32, PingpongTile128x128x64Cluster1x4,
+                                         WithEpilogueTile<PingpongTile128x128x64Cluster1x4, 64, 128>>;
+template <moegemm_dtype_t D>
 using UkCooperative = std::conditional_t<D == MOEGEMM_DTYPE_FP32, CooperativeTile128x256x64Cluster1x2,
                                          WithEpilogueTile<CooperativeTile128x256x64Cluster1x2, 128, 64>>;
 
@@ -484,6 +487,7 @@ template <moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
 size_t UniformKInstance<AB, D, OpB>::workspace_size(int num_groups, int sm_count) {
   return std::max(
       {group_workspace_bytes<UniformKGemmFor<UkPingpong<D>, AB, D, OpB>>(num_groups, sm_count),
+       group_workspace_bytes<UniformKGemmFor<UkPingpong1x4<D>, AB, D, OpB>>(num_groups, sm_count),
        group_workspace_bytes<UniformKGemmFor<UkCooperative<D>, AB, D, OpB>>(num_groups, sm_count),
        group_workspace_bytes<UniformKGemmFor<UkCooperativeNoCluster<D>, AB, D, OpB>>(num_groups, sm_count)});
 }
@@ -500,6 +504,8 @@ Check UniformKInstance<AB, D, OpB>::run(const UniformKLaunch& l) {
   switch (l.tile) {
     case UniformKTile::kPingpong128x128:
       return uk_run<UniformKGemmFor<UkPingpong<D>, AB, D, OpB>>(l);
+    case UniformKTile::kPingpong128x128Cluster1x4:
+      return uk_run<UniformKGemmFor<UkPingpong1x4<D>, AB, D, OpB>>(l);
     case UniformKTile::kCooperative128x256:
       return uk_run<UniformKGemmFor<UkCooperative<D>, AB, D, OpB>>(l);
     case UniformKTile::kCooperative128x256NoCluster:
