@@ -114,11 +114,6 @@ std::vector<double> Timer::replay_samples(const std::vector<Graph>& graphs, int 
   return collect(count);
 }
 
-Stats Timer::replay(const std::vector<Graph>& graphs) {
-  const int warmup = std::max<int>(warmup_, static_cast<int>(graphs.size()));
-  return summarize(replay_samples(graphs, warmup, repeat_, 0));
-}
-
 Ceilings measure_ceilings(cudaStream_t stream) {
   constexpr int kRepeat = 10, kWarmup = 3;
   Ceilings c;

@@ -61,10 +61,10 @@ class Timer {
   std::vector<double> eager_samples(const std::function<void(int call)>& call, int warmup, int count,
                                     int first_call);
 
-  // Graph replays of graphs[i % size]: a GPU-side delay before each start
-  // event lets the host enqueue the launch before the interval begins, so it
-  // measures GPU time alone.
-  Stats replay(const std::vector<Graph>& graphs);
+  // `count` (<= repeat) timed replays of graphs[i % size] after `warmup`
+  // untimed ones, numbered from `first_call`: a GPU-side delay before each
+  // start event lets the host enqueue the launch before the interval begins,
+  // so it measures GPU time alone.
   std::vector<double> replay_samples(const std::vector<Graph>& graphs, int warmup, int count, int first_call);
 
  private:
