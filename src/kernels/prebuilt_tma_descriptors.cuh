@@ -101,27 +101,24 @@ struct PrebuiltTmaMainloop : Base {
                block_rank_in_cluster, shared_tensors);
   }
 
-  // Called by a setup kernel: writes the group's A and B descriptors (A: M x K
-  // with strides dA, B: N x K with strides dB); `which` 0 or 1 writes only A
-  // or only B (two threads may then share a group's work).
+  // Called by the setup kernel, one thread per group: writes the group's A and
+  // B descriptors (A: M x K with strides dA, B: N x K with strides dB).
   template <class ElementA, class StrideA, class ElementB, class StrideB>
   CUTLASS_DEVICE static void write_group_descriptors(Params const& params, int32_t group,
                                                      ElementA const* ptr_a, StrideA stride_a,
                                                      ElementB const* ptr_b, StrideB stride_b,
                                                      int m, int n, int k,
-                                                     cute::TmaDescriptor& smem_scratch, int which = -1) {
+                                                     cute::TmaDescriptor& smem_scratch) {
     auto* out = reinterpret_cast<cute::TmaDescriptor*>(params.tensormaps) + kDescriptorsPerGroup * group;
     static_assert(sizeof(ElementA) == sizeof(InternalElementA) && sizeof(ElementB) == sizeof(InternalElementB));
-    if (which != 1)
-      build_tma_descriptor(params.tma_load_a,
-                           cute::make_tensor(reinterpret_cast<InternalElementA const*>(ptr_a),
-                                             cute::make_shape(m, k, cute::Int<1>{}), stride_a),
-                           smem_scratch, out[0]);
-    if (which != 0)
-      build_tma_descriptor(params.tma_load_b,
-                           cute::make_tensor(reinterpret_cast<InternalElementB const*>(ptr_b),
-                                             cute::make_shape(n, k, cute::Int<1>{}), stride_b),
-                           smem_scratch, out[1]);
+    build_tma_descriptor(params.tma_load_a,
+                         cute::make_tensor(reinterpret_cast<InternalElementA const*>(ptr_a),
+                                           cute::make_shape(m, k, cute::Int<1>{}), stride_a),
+                         smem_scratch, out[0]);
+    build_tma_descriptor(params.tma_load_b,
+                         cute::make_tensor(reinterpret_cast<InternalElementB const*>(ptr_b),
+                                           cute::make_shape(n, k, cute::Int<1>{}), stride_b),
+                         smem_scratch, out[1]);
   }
 };
 
@@ -191,23 +188,21 @@ struct PrebuiltTmaEpilogue : Base {
                        tile_coord_mnkl, accumulators, tiled_mma, thread_idx, shared_tensors, desc_d, subtile_idx);
   }
 
-  // Called by a setup kernel: D_i (and C_i = D_i) as row-major M x N with
-  // strides dD; `which` 0 or 1 writes only D or only C.
+  // Called by the setup kernel, one thread per group: D_i (and C_i = D_i) as
+  // row-major M x N with strides dD.
   template <class Element, class Stride>
   CUTLASS_DEVICE static void write_group_descriptors(Params const& params, int32_t group, Element* ptr_d,
                                                      Stride stride_d, int m, int n,
-                                                     cute::TmaDescriptor& smem_scratch, int which = -1) {
+                                                     cute::TmaDescriptor& smem_scratch) {
     static_assert(sizeof(Element) == sizeof(ElementD) && sizeof(ElementC) == sizeof(ElementD));
     auto* out = static_cast<cute::TmaDescriptor*>(params.tensormaps) + kDescriptorsPerGroup * group;
     auto shape = cute::make_shape(m, n, cute::Int<1>{});
-    if (which != 1)
-      build_tma_descriptor(params.tma_store_d,
-                           cute::make_tensor(reinterpret_cast<ElementD const*>(ptr_d), cute::make_layout(shape, stride_d)),
-                           smem_scratch, out[0]);
-    if (which != 0)
-      build_tma_descriptor(params.tma_load_c,
-                           cute::make_tensor(reinterpret_cast<ElementC const*>(ptr_d), cute::make_layout(shape, stride_d)),
-                           smem_scratch, out[1]);
+    build_tma_descriptor(params.tma_store_d,
+                         cute::make_tensor(reinterpret_cast<ElementD const*>(ptr_d), cute::make_layout(shape, stride_d)),
+                         smem_scratch, out[0]);
+    build_tma_descriptor(params.tma_load_c,
+                         cute::make_tensor(reinterpret_cast<ElementC const*>(ptr_d), cute::make_layout(shape, stride_d)),
+                         smem_scratch, out[1]);
   }
 
  private:

@@ -10,16 +10,12 @@
 //        ragged-M form: uniform_k_ragged_setup_kernel turns the group sizes
 //          (host values in its parameters, or a device array, clamped like
 //          moegemm_wgrad's split sizes) into row offsets of A [T, k] and D [T, n].
-//          One block per 64 groups; with zero_unused_rows and device sizes,
+//          One block per 256 groups; with zero_unused_rows and device sizes,
 //          more blocks clear D's rows past the groups.
 //        list form: uniform_k_list_setup_kernel takes the host arrays (sizes
 //          and device pointers) in its parameters, in chunks of at most
 //          kUkListChunk groups (the 32 KB kernel-parameter limit): one launch
-//          per chunk, one block per 64 groups of the chunk.
-//      Four threads share a group, one descriptor each: the GEMM waits for the
-//      setup kernel to complete, and a thread building all four in a row was
-//      most of that wait (H100: the setup kernel cost 4-5 us of a 22 us call
-//      at g = 8, an empty kernel in its place 0.2-0.6 us; docs/perf-notes.md U13).
+//          per chunk, one block per 256 groups of the chunk.
 //   2. A CUTLASS SM90 ptr-array grouped GEMM (TMA + WGMMA, warp specialised,
 //      persistent group tile scheduler) with the prebuilt descriptors,
 //      launched with programmatic dependent launch.
@@ -80,9 +76,7 @@ using UniformKGemm =
 // ---------------------------------------------------------------------------
 // Setup kernels
 
-constexpr int kUkSetupThreads = 256;
-constexpr int kUkThreadsPerGroup = 4;  // A_i, B_i, D_i, C_i: one descriptor per thread
-constexpr int kUkSetupGroupsPerBlock = kUkSetupThreads / kUkThreadsPerGroup;
+constexpr int kUkSetupThreads = 256;  // one group per thread
 // Groups per list-form setup launch: its host arrays (32 bytes a group) and
 // the common arguments must fit CUDA's 32764 bytes of kernel parameters.
 constexpr int kUkListChunk = 512;
@@ -102,13 +96,12 @@ __device__ __forceinline__ bool uk_aligned16(const void* p) {
   return p != nullptr && (reinterpret_cast<uintptr_t>(p) % 16) == 0;
 }
 
-// Part `part` (< kUkThreadsPerGroup) of writing group slot `slot`: 0 the
-// shape, pointers and strides and A_i's descriptor, 1 B_i's, 2 D_i's, 3 C_i's
-// (no descriptor for an empty group: none may have a zero extent). A NULL or
-// misaligned pointer (possible only in a device pointer list, which the host
-// cannot check) makes the group a no-op instead of a fault.
+// Writes group slot `slot`: shape, pointers, strides and, unless the group is
+// empty, its four TMA descriptors. A NULL or misaligned pointer (possible only
+// in a device pointer list, which the host cannot check) makes the group a
+// no-op instead of a fault.
 template <class G>
-__device__ void uk_write_group(const UkSetupCommon<G>& c, int slot, int part, const typename G::ElementAB* a,
+__device__ void uk_write_group(const UkSetupCommon<G>& c, int slot, const typename G::ElementAB* a,
                                const typename G::ElementAB* b, typename G::ElementD* d, int m, int n,
                                cute::TmaDescriptor& scratch) {
   const bool run = m > 0 && n > 0 && uk_aligned16(a) && uk_aligned16(b) && uk_aligned16(d);
@@ -116,22 +109,19 @@ __device__ void uk_write_group(const UkSetupCommon<G>& c, int slot, int part, co
   const auto stride_a = cutlass::make_cute_packed_stride(typename G::StrideA{}, cute::make_shape(m, k, 1));
   const auto stride_b = cutlass::make_cute_packed_stride(typename G::StrideB{}, cute::make_shape(n, k, 1));
   const auto stride_d = cutlass::make_cute_packed_stride(typename G::StrideD{}, cute::make_shape(m, n, 1));
-  if (part == 0) {
-    c.ws.shapes[slot] = run ? typename G::GroupShape{m, n, k} : typename G::GroupShape{0, 0, 0};
-    c.ws.ptr_a[slot] = a;
-    c.ws.ptr_b[slot] = b;
-    c.ws.ptr_c[slot] = d;
-    c.ws.ptr_d[slot] = d;
-    c.ws.stride_a[slot] = stride_a;
-    c.ws.stride_b[slot] = stride_b;
-    c.ws.stride_c[slot] = stride_d;
-    c.ws.stride_d[slot] = stride_d;
+  c.ws.shapes[slot] = run ? typename G::GroupShape{m, n, k} : typename G::GroupShape{0, 0, 0};
+  c.ws.ptr_a[slot] = a;
+  c.ws.ptr_b[slot] = b;
+  c.ws.ptr_c[slot] = d;
+  c.ws.ptr_d[slot] = d;
+  c.ws.stride_a[slot] = stride_a;
+  c.ws.stride_b[slot] = stride_b;
+  c.ws.stride_c[slot] = stride_d;
+  c.ws.stride_d[slot] = stride_d;
+  if (run) {
+    G::Mainloop::write_group_descriptors(c.mainloop, slot, a, stride_a, b, stride_b, m, n, k, scratch);
+    G::Epilogue::write_group_descriptors(c.epilogue, slot, d, stride_d, m, n, scratch);
   }
-  if (!run) return;
-  if (part < 2)
-    G::Mainloop::write_group_descriptors(c.mainloop, slot, a, stride_a, b, stride_b, m, n, k, scratch, part);
-  else
-    G::Epilogue::write_group_descriptors(c.epilogue, slot, d, stride_d, m, n, scratch, part - 2);
 }
 
 // Ragged-M form. Host-resident group sizes / B pointers travel in the
@@ -155,20 +145,18 @@ struct UkRaggedArgs {
   const int64_t* device_sizes;       // nullptr: sizes are in UkRaggedHost
 };
 
-// Blocks of the ragged setup kernel past ceil(g / 64) clear rows
+// Blocks of the ragged setup kernel past ceil(g / 256) clear rows
 // [min(sum of the sizes, T), T) of D (zero_unused_rows with device sizes):
 // one block per this many bytes of D, at most 2 per SM.
 constexpr int64_t kUkZeroBytesPerBlock = int64_t{kUkSetupThreads} * 16 * 8;
 
-// Block b handles groups [64 b, 64 b + 64), thread t part t % 4 of group
-// 64 b + t / 4 (uk_write_group). Offsets follow moegemm_wgrad's
+// Block b handles groups [256 b, 256 b + 256). Offsets follow moegemm_wgrad's
 // rule for split sizes: every size clamped to [0, T], then
 //   start_i = min(s_0 + ... + s_{i-1}, T),  m_i = min(start_i + s_i, T) - start_i
 // (capping the running sum at T at every step, as wgrad's setup kernel does,
 // gives the same values since all s_i >= 0). A block first sums the sizes of
-// the groups before its own (strided over all threads), then scans its own
-// (each counted once, by its part-0 thread).
-// Blocks from ceil(g / 64) on, when launched (zero_unused_rows with device
+// the groups before its own (strided over all threads), then scans its own.
+// Blocks from ceil(g / 256) on, when launched (zero_unused_rows with device
 // sizes), clear the rows of D past the groups instead.
 template <class G, int Cap>
 __global__ void __launch_bounds__(kUkSetupThreads)
@@ -183,7 +171,7 @@ __global__ void __launch_bounds__(kUkSetupThreads)
   const int64_t T = a.total_rows;
   const int g = a.c.g;
   const int tid = static_cast<int>(threadIdx.x);
-  const int base = static_cast<int>(blockIdx.x) * kUkSetupGroupsPerBlock;
+  const int base = static_cast<int>(blockIdx.x) * kUkSetupThreads;
   // Cap == 1: nothing host-resident (sizes and any B list are on the device).
   constexpr bool kHostData = Cap > 1;
   auto clamped_size = [&](int i) -> int64_t {
@@ -195,15 +183,15 @@ __global__ void __launch_bounds__(kUkSetupThreads)
     return v < 0 ? 0 : (v > T ? T : v);  // bounds every sum below by g * T: no overflow
   };
 
-  const int group_blocks = (g + kUkSetupGroupsPerBlock - 1) / kUkSetupGroupsPerBlock;
+  const int group_blocks = (g + kUkSetupThreads - 1) / kUkSetupThreads;
   if (static_cast<int>(blockIdx.x) >= group_blocks) {
     // A zeroing block: every one sums all sizes (g values, from L2), then
     // clears its share of the rows past them, 16 bytes a store (D is 16-byte
     // aligned and n % 8 == 0 on this path, so rows are whole 16-byte units).
-    int64_t partial = 0;
-    for (int i = tid; i < g; i += kUkSetupThreads) partial += clamped_size(i);
+    int64_t part = 0;
+    for (int i = tid; i < g; i += kUkSetupThreads) part += clamped_size(i);
     int64_t unused, total;
-    Scan(scan).InclusiveSum(partial, unused, total);
+    Scan(scan).InclusiveSum(part, unused, total);
     const int64_t row_units = int64_t{a.n} * static_cast<int64_t>(sizeof(typename G::ElementD)) / 16;
     const int64_t end = T * row_units;
     const int zero_block = static_cast<int>(blockIdx.x) - group_blocks;
@@ -216,17 +204,16 @@ __global__ void __launch_bounds__(kUkSetupThreads)
 
   int64_t before = 0;  // sum of the clamped sizes of groups [0, base)
   if (base > 0) {      // the same for the whole block
-    int64_t partial = 0;
-    for (int i = tid; i < base; i += kUkSetupThreads) partial += clamped_size(i);
+    int64_t part = 0;
+    for (int i = tid; i < base; i += kUkSetupThreads) part += clamped_size(i);
     int64_t unused;
-    Scan(scan).InclusiveSum(partial, unused, before);  // block aggregate: in every thread
+    Scan(scan).InclusiveSum(part, unused, before);  // block aggregate: in every thread
     __syncthreads();                                // scan storage is reused below
   }
-  const int group = base + tid / kUkThreadsPerGroup;
-  const int part = tid % kUkThreadsPerGroup;
+  const int group = base + tid;
   const int64_t size = group < g ? clamped_size(group) : 0;
-  int64_t inclusive;  // up to and including this group: its size is counted by part 0, before parts 1-3
-  Scan(scan).InclusiveSum(part == 0 ? size : 0, inclusive);
+  int64_t inclusive;
+  Scan(scan).InclusiveSum(size, inclusive);
 
   if (group < g) {
     const int64_t start = min(before + inclusive - size, T);
@@ -241,8 +228,7 @@ __global__ void __launch_bounds__(kUkSetupThreads)
       else if constexpr (kHostData)
         b = static_cast<const AB*>(host.b_ptrs[group]);
     }
-    uk_write_group<G>(a.c, group, part, a.a + start * a.c.k, b, a.d + start * a.n, m, a.n,
-                      descriptor_scratch[tid]);
+    uk_write_group<G>(a.c, group, a.a + start * a.c.k, b, a.d + start * a.n, m, a.n, descriptor_scratch[tid]);
   }
   // Descriptors were written through the generic proxy; the GEMM acquires them.
   cute::tma_descriptor_fence_release();
@@ -264,11 +250,9 @@ __global__ void __launch_bounds__(kUkSetupThreads)
                                 const UkListHost<Cap> host) {
   __shared__ alignas(128) cute::TmaDescriptor descriptor_scratch[kUkSetupThreads];
   allow_dependent_grids();
-  const int local =
-      static_cast<int>(blockIdx.x) * kUkSetupGroupsPerBlock + static_cast<int>(threadIdx.x) / kUkThreadsPerGroup;
-  const int part = static_cast<int>(threadIdx.x) % kUkThreadsPerGroup;
+  const int local = static_cast<int>(blockIdx.x) * kUkSetupThreads + static_cast<int>(threadIdx.x);
   if (local < count) {
-    uk_write_group<G>(c, base + local, part, static_cast<const typename G::ElementAB*>(host.a[local]),
+    uk_write_group<G>(c, base + local, static_cast<const typename G::ElementAB*>(host.a[local]),
                       static_cast<const typename G::ElementAB*>(host.b[local]),
                       static_cast<typename G::ElementD*>(host.d[local]), host.m[local], host.n[local],
                       descriptor_scratch[threadIdx.x]);
@@ -336,7 +320,7 @@ Check uk_launch_ragged_setup(const UkRaggedArgs<G>& a, const moegemm_ragged_m_pr
   }
   if (p.b_ptrs != nullptr && p.b_ptrs_location == MOEGEMM_MEMORY_HOST)
     for (int i = 0; i < g; ++i) host.b_ptrs[i] = p.b_ptrs[i];
-  const int blocks = (g + kUkSetupGroupsPerBlock - 1) / kUkSetupGroupsPerBlock + zero_blocks;
+  const int blocks = (g + kUkSetupThreads - 1) / kUkSetupThreads + zero_blocks;
   return uk_launch_setup(uniform_k_ragged_setup_kernel<G, Cap>, blocks, stream,
                                "launch of uniform_k_ragged_setup_kernel", a, host);
 }
@@ -355,7 +339,7 @@ Check uk_launch_list_setup(const UkSetupCommon<G>& c, const moegemm_gemm_list_t&
     host.m[j] = static_cast<int32_t>(p.m[i]);
     host.n[j] = static_cast<int32_t>(p.n[i]);
   }
-  const int blocks = (count + kUkSetupGroupsPerBlock - 1) / kUkSetupGroupsPerBlock;
+  const int blocks = (count + kUkSetupThreads - 1) / kUkSetupThreads;
   return uk_launch_setup(uniform_k_list_setup_kernel<G, Cap>, blocks, stream,
                                "launch of uniform_k_list_setup_kernel", c, base, count, host);
 }
