@@ -38,88 +38,6 @@ CUTLASS_DEVICE void build_tma_descriptor(Tma const& tma, Tensor const& tensor, c
 }
 
 
-// The shape and byte strides TMA sees for `tensor` through `tma`.
-template <class Tma, class Tensor>
-CUTLASS_DEVICE void tma_gmem_shape_stride(Tma const& tma, Tensor const& tensor, cute::array<uint32_t, 5>& shape,
-                                          cute::array<uint64_t, 5>& stride) {
-  using Element = typename Tensor::value_type;
-  shape = {1, 1, 1, 1, 1};
-  stride = {0, 0, 0, 0, 0};
-  cute::detail::fill_tma_gmem_shape_stride(tma, tensor, shape, stride);
-  for (uint64_t& s : stride) s = (s * cute::sizeof_bits_v<Element>) / 8;
-}
-
-// One call's descriptor template in shared memory: the host-built descriptor
-// with the shape and strides of a reference tensor of the call (which are
-// kept beside it). A group's descriptor is then the template with its address
-// and only those of its dimensions and strides that differ (for a ragged-M
-// A_i or D_i the row count and the batch stride; for B_i, whose shape all
-// groups share, none). Measured on an H100 (docs/perf-notes.md U14), each
-// tensormap.replace costs ~30 cycles per active lane, and rewriting all nine
-// fields of every descriptor was most of the setup kernel that the GEMM
-// waits for.
-struct alignas(128) TmaTemplate {
-  cute::TmaDescriptor desc;
-  cute::array<uint32_t, 5> shape;
-  cute::array<uint64_t, 5> stride;
-};
-
-template <class Tma, class Tensor>
-CUTLASS_DEVICE void build_tma_template(Tma const& tma, Tensor const& reference, TmaTemplate& out) {
-  out.desc = *tma.get_tma_descriptor();
-  tma_gmem_shape_stride(tma, reference, out.shape, out.stride);
-  cute::tma_descriptor_replace_dims_strides_in_shared_mem(out.desc, out.shape, out.stride);
-}
-
-namespace tma_field {
-// tensormap.replace takes the field's ordinal as an immediate.
-CUTLASS_DEVICE void replace_dim(uint64_t desc, int ord, uint32_t v) {
-  switch (ord) {
-    case 0: asm volatile("tensormap.replace.tile.global_dim.shared::cta.b1024.b32 [%0], 0, %1;" ::"l"(desc), "r"(v)); break;
-    case 1: asm volatile("tensormap.replace.tile.global_dim.shared::cta.b1024.b32 [%0], 1, %1;" ::"l"(desc), "r"(v)); break;
-    case 2: asm volatile("tensormap.replace.tile.global_dim.shared::cta.b1024.b32 [%0], 2, %1;" ::"l"(desc), "r"(v)); break;
-    case 3: asm volatile("tensormap.replace.tile.global_dim.shared::cta.b1024.b32 [%0], 3, %1;" ::"l"(desc), "r"(v)); break;
-    default: asm volatile("tensormap.replace.tile.global_dim.shared::cta.b1024.b32 [%0], 4, %1;" ::"l"(desc), "r"(v)); break;
-  }
-}
-// Stride `ord` is that of dimension ord + 1 (the innermost one has none), in
-// bytes, as cute::tma_descriptor_replace_dims_strides_in_shared_mem passes it.
-CUTLASS_DEVICE void replace_stride(uint64_t desc, int ord, uint64_t v) {
-#if !((__CUDACC_VER_MAJOR__ > 12) || ((__CUDACC_VER_MAJOR__ == 12) && (__CUDACC_VER_MINOR__ >= 5)))
-  v >>= 4;
-#endif
-  switch (ord) {
-    case 0: asm volatile("tensormap.replace.tile.global_stride.shared::cta.b1024.b64 [%0], 0, %1;" ::"l"(desc), "l"(v)); break;
-    case 1: asm volatile("tensormap.replace.tile.global_stride.shared::cta.b1024.b64 [%0], 1, %1;" ::"l"(desc), "l"(v)); break;
-    case 2: asm volatile("tensormap.replace.tile.global_stride.shared::cta.b1024.b64 [%0], 2, %1;" ::"l"(desc), "l"(v)); break;
-    default: asm volatile("tensormap.replace.tile.global_stride.shared::cta.b1024.b64 [%0], 3, %1;" ::"l"(desc), "l"(v)); break;
-  }
-}
-}  // namespace tma_field
-
-// `out`: the template re-pointed at `tensor` (of the template's call), built
-// in `scratch` (128-byte aligned shared memory).
-template <class Tma, class Tensor>
-CUTLASS_DEVICE void build_tma_descriptor(Tma const& tma, TmaTemplate const& tmpl, Tensor const& tensor,
-                                         cute::TmaDescriptor& scratch, cute::TmaDescriptor& out) {
-  scratch = tmpl.desc;
-  cute::tma_descriptor_replace_addr_in_shared_mem(scratch, tensor.data());
-  cute::array<uint32_t, 5> shape;
-  cute::array<uint64_t, 5> stride;
-  tma_gmem_shape_stride(tma, tensor, shape, stride);
-  uint64_t desc = 0;
-  asm volatile("cvt.u64.u32 %0, %1;" : "=l"(desc) : "r"(cute::cast_smem_ptr_to_uint(&scratch)));
-#pragma unroll
-  for (int i = 0; i < 5; ++i)
-    if (shape[i] != tmpl.shape[i]) tma_field::replace_dim(desc, i, shape[i]);
-#pragma unroll
-  for (int i = 1; i < 5; ++i)
-    if (stride[i] != tmpl.stride[i]) tma_field::replace_stride(desc, i - 1, stride[i]);
-  const uint4* src = reinterpret_cast<const uint4*>(&scratch);
-  uint4* dst = reinterpret_cast<uint4*>(&out);
-  for (int i = 0; i < static_cast<int>(sizeof(cute::TmaDescriptor) / sizeof(uint4)); ++i) dst[i] = src[i];
-}
-
 template <class Base>
 struct PrebuiltTmaMainloop : Base {
   using typename Base::Params;
@@ -198,41 +116,6 @@ struct PrebuiltTmaMainloop : Base {
                                            cute::make_shape(m, k, cute::Int<1>{}), stride_a),
                          smem_scratch, out[0]);
     build_tma_descriptor(params.tma_load_b,
-                         cute::make_tensor(reinterpret_cast<InternalElementB const*>(ptr_b),
-                                           cute::make_shape(n, k, cute::Int<1>{}), stride_b),
-                         smem_scratch, out[1]);
-  }
-
-  // The call's templates (TmaTemplate): which 0 writes A's (for an m x k
-  // tensor with strides dA), 1 B's (n x k, dB).
-  template <class StrideA, class StrideB>
-  CUTLASS_DEVICE static void build_templates(Params const& params, int which, StrideA stride_a, StrideB stride_b,
-                                             int m, int n, int k, TmaTemplate& out) {
-    if (which == 0)
-      build_tma_template(params.tma_load_a,
-                         cute::make_tensor(static_cast<InternalElementA const*>(nullptr),
-                                           cute::make_shape(m, k, cute::Int<1>{}), stride_a),
-                         out);
-    else
-      build_tma_template(params.tma_load_b,
-                         cute::make_tensor(static_cast<InternalElementB const*>(nullptr),
-                                           cute::make_shape(n, k, cute::Int<1>{}), stride_b),
-                         out);
-  }
-
-  // As write_group_descriptors, from the call's templates (A's, B's).
-  template <class ElementA, class StrideA, class ElementB, class StrideB>
-  CUTLASS_DEVICE static void write_group_descriptors(Params const& params, int32_t group, TmaTemplate const* templates,
-                                                     ElementA const* ptr_a, StrideA stride_a,
-                                                     ElementB const* ptr_b, StrideB stride_b,
-                                                     int m, int n, int k,
-                                                     cute::TmaDescriptor& smem_scratch) {
-    auto* out = reinterpret_cast<cute::TmaDescriptor*>(params.tensormaps) + kDescriptorsPerGroup * group;
-    build_tma_descriptor(params.tma_load_a, templates[0],
-                         cute::make_tensor(reinterpret_cast<InternalElementA const*>(ptr_a),
-                                           cute::make_shape(m, k, cute::Int<1>{}), stride_a),
-                         smem_scratch, out[0]);
-    build_tma_descriptor(params.tma_load_b, templates[1],
                          cute::make_tensor(reinterpret_cast<InternalElementB const*>(ptr_b),
                                            cute::make_shape(n, k, cute::Int<1>{}), stride_b),
                          smem_scratch, out[1]);
@@ -320,32 +203,6 @@ struct PrebuiltTmaEpilogue : Base {
     build_tma_descriptor(params.tma_load_c,
                          cute::make_tensor(reinterpret_cast<ElementC const*>(ptr_d), cute::make_layout(shape, stride_d)),
                          smem_scratch, out[1]);
-  }
-
-  // The call's templates (TmaTemplate): which 0 writes D's, 1 C's (an m x n
-  // tensor with strides dD).
-  template <class Stride>
-  CUTLASS_DEVICE static void build_templates(Params const& params, int which, Stride stride_d, int m, int n,
-                                             TmaTemplate& out) {
-    auto layout = cute::make_layout(cute::make_shape(m, n, cute::Int<1>{}), stride_d);
-    if (which == 0)
-      build_tma_template(params.tma_store_d, cute::make_tensor(static_cast<ElementD const*>(nullptr), layout), out);
-    else
-      build_tma_template(params.tma_load_c, cute::make_tensor(static_cast<ElementC const*>(nullptr), layout), out);
-  }
-
-  // As write_group_descriptors, from the call's templates (D's, C's).
-  template <class Element, class Stride>
-  CUTLASS_DEVICE static void write_group_descriptors(Params const& params, int32_t group, TmaTemplate const* templates,
-                                                     Element* ptr_d, Stride stride_d, int m, int n,
-                                                     cute::TmaDescriptor& smem_scratch) {
-    static_assert(sizeof(Element) == sizeof(ElementD) && sizeof(ElementC) == sizeof(ElementD));
-    auto* out = static_cast<cute::TmaDescriptor*>(params.tensormaps) + kDescriptorsPerGroup * group;
-    auto layout = cute::make_layout(cute::make_shape(m, n, cute::Int<1>{}), stride_d);
-    build_tma_descriptor(params.tma_store_d, templates[0],
-                         cute::make_tensor(reinterpret_cast<ElementD const*>(ptr_d), layout), smem_scratch, out[0]);
-    build_tma_descriptor(params.tma_load_c, templates[1],
-                         cute::make_tensor(reinterpret_cast<ElementC const*>(ptr_d), layout), smem_scratch, out[1]);
   }
 
  private:

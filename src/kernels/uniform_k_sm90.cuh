@@ -96,32 +96,14 @@ __device__ __forceinline__ bool uk_aligned16(const void* p) {
   return p != nullptr && (reinterpret_cast<uintptr_t>(p) % 16) == 0;
 }
 
-// The call's four descriptor templates (A, B, D, C; TmaTemplate in
-// prebuilt_tma_descriptors.cuh), for groups of n columns: threads 0-3 of a
-// setup block write one each; the block synchronises before using them.
-template <class G>
-__device__ void uk_build_templates(const UkSetupCommon<G>& c, int n, TmaTemplate* templates) {
-  const int which = static_cast<int>(threadIdx.x);
-  constexpr int kRows = 1;  // any row count: a group's own replaces it
-  const int k = c.k;
-  if (which < 2) {
-    const auto stride_a = cutlass::make_cute_packed_stride(typename G::StrideA{}, cute::make_shape(kRows, k, 1));
-    const auto stride_b = cutlass::make_cute_packed_stride(typename G::StrideB{}, cute::make_shape(n, k, 1));
-    G::Mainloop::build_templates(c.mainloop, which, stride_a, stride_b, kRows, n, k, templates[which]);
-  } else if (which < 4) {
-    const auto stride_d = cutlass::make_cute_packed_stride(typename G::StrideD{}, cute::make_shape(kRows, n, 1));
-    G::Epilogue::build_templates(c.epilogue, which - 2, stride_d, kRows, n, templates[which]);
-  }
-}
-
 // Writes group slot `slot`: shape, pointers, strides and, unless the group is
-// empty, its four TMA descriptors (from the call's templates). A NULL or
-// misaligned pointer (possible only in a device pointer list, which the host
-// cannot check) makes the group a no-op instead of a fault.
+// empty, its four TMA descriptors. A NULL or misaligned pointer (possible only
+// in a device pointer list, which the host cannot check) makes the group a
+// no-op instead of a fault.
 template <class G>
-__device__ void uk_write_group(const UkSetupCommon<G>& c, const TmaTemplate* templates, int slot,
-                               const typename G::ElementAB* a, const typename G::ElementAB* b,
-                               typename G::ElementD* d, int m, int n, cute::TmaDescriptor& scratch) {
+__device__ void uk_write_group(const UkSetupCommon<G>& c, int slot, const typename G::ElementAB* a,
+                               const typename G::ElementAB* b, typename G::ElementD* d, int m, int n,
+                               cute::TmaDescriptor& scratch) {
   const bool run = m > 0 && n > 0 && uk_aligned16(a) && uk_aligned16(b) && uk_aligned16(d);
   const int k = c.k;
   const auto stride_a = cutlass::make_cute_packed_stride(typename G::StrideA{}, cute::make_shape(m, k, 1));
@@ -137,8 +119,8 @@ __device__ void uk_write_group(const UkSetupCommon<G>& c, const TmaTemplate* tem
   c.ws.stride_c[slot] = stride_d;
   c.ws.stride_d[slot] = stride_d;
   if (run) {
-    G::Mainloop::write_group_descriptors(c.mainloop, slot, templates, a, stride_a, b, stride_b, m, n, k, scratch);
-    G::Epilogue::write_group_descriptors(c.epilogue, slot, templates + 2, d, stride_d, m, n, scratch);
+    G::Mainloop::write_group_descriptors(c.mainloop, slot, a, stride_a, b, stride_b, m, n, k, scratch);
+    G::Epilogue::write_group_descriptors(c.epilogue, slot, d, stride_d, m, n, scratch);
   }
 }
 
@@ -220,9 +202,6 @@ __global__ void __launch_bounds__(kUkSetupThreads)
     return;
   }
 
-  __shared__ TmaTemplate templates[4];
-  uk_build_templates<G>(a.c, a.n, templates);  // threads 0-3; their latency overlaps the scan
-
   int64_t before = 0;  // sum of the clamped sizes of groups [0, base)
   if (base > 0) {      // the same for the whole block
     int64_t part = 0;
@@ -235,7 +214,6 @@ __global__ void __launch_bounds__(kUkSetupThreads)
   const int64_t size = group < g ? clamped_size(group) : 0;
   int64_t inclusive;
   Scan(scan).InclusiveSum(size, inclusive);
-  __syncthreads();  // the templates
 
   if (group < g) {
     const int64_t start = min(before + inclusive - size, T);
@@ -250,8 +228,7 @@ __global__ void __launch_bounds__(kUkSetupThreads)
       else if constexpr (kHostData)
         b = static_cast<const AB*>(host.b_ptrs[group]);
     }
-    uk_write_group<G>(a.c, templates, group, a.a + start * a.c.k, b, a.d + start * a.n, m, a.n,
-                      descriptor_scratch[tid]);
+    uk_write_group<G>(a.c, group, a.a + start * a.c.k, b, a.d + start * a.n, m, a.n, descriptor_scratch[tid]);
   }
   // Descriptors were written through the generic proxy; the GEMM acquires them.
   cute::tma_descriptor_fence_release();
@@ -272,13 +249,10 @@ __global__ void __launch_bounds__(kUkSetupThreads)
     uniform_k_list_setup_kernel(const UkSetupCommon<G> c, const int base, const int count,
                                 const UkListHost<Cap> host) {
   __shared__ alignas(128) cute::TmaDescriptor descriptor_scratch[kUkSetupThreads];
-  __shared__ TmaTemplate templates[4];
   allow_dependent_grids();
-  uk_build_templates<G>(c, host.n[0] > 0 ? host.n[0] : 1, templates);  // groups of other widths replace theirs
-  __syncthreads();
   const int local = static_cast<int>(blockIdx.x) * kUkSetupThreads + static_cast<int>(threadIdx.x);
   if (local < count) {
-    uk_write_group<G>(c, templates, base + local, static_cast<const typename G::ElementAB*>(host.a[local]),
+    uk_write_group<G>(c, base + local, static_cast<const typename G::ElementAB*>(host.a[local]),
                       static_cast<const typename G::ElementAB*>(host.b[local]),
                       static_cast<typename G::ElementD*>(host.d[local]), host.m[local], host.n[local],
                       descriptor_scratch[threadIdx.x]);
