@@ -45,7 +45,19 @@ moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& s, moegemm_wgrad_co
   return MOEGEMM_WGRAD_CONFIG_PINGPONG_128x128x64_C2x1;
 }
 
+bool ragged_m_onelaunch_serves(const RaggedOneLaunchInputs& in) {
+  constexpr int64_t kInt32Max = 2147483647;
+  if (in.num_groups < 1 || in.num_groups > kRaggedOneLaunchMaxGroups || in.total_rows < 0 ||
+      in.total_rows > kInt32Max || in.n < 1 || in.n > kInt32Max || in.k < 1 || in.k > kInt32Max)
+    return false;
+  if (in.accumulate || in.zero_rows_on_device || in.b_list) return false;
+  // Work units (row tiles x column-tile pairs) of any sizes fit in int32.
+  const int64_t units = (in.total_rows / 128 + 1 + in.num_groups) * ((in.n + 255) / 256);
+  return units <= kInt32Max;
+}
+
 UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile requested) {
+  if (requested == UniformKTile::kOneLaunch128x128 && !in.onelaunch_serves) requested = UniformKTile::kAuto;
   if (requested != UniformKTile::kAuto) return requested;
   const int64_t n = in.n;
   if (in.num_groups <= 0 || in.total_rows <= 0 || n <= 0 || n % 512 != 0) return UniformKTile::kPingpong128x128;

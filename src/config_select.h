@@ -42,7 +42,23 @@ enum class UniformKTile {
   kPingpong128x128Cluster1x4,    // ping-pong 128x128x64, cluster 1x4 (4 CTAs split 512 columns)
   kCooperative128x256,           // cooperative 128x256x64, cluster 1x2
   kCooperative128x256NoCluster,  // cooperative 128x256x64, no cluster (1x1)
+  kOneLaunch128x128,             // moegemm's own ragged-M kernel: no setup kernel (ragged form only)
 };
+
+// The ragged-M one-launch kernel (ragged_m_onelaunch_sm90.cuh): what it
+// serves. Its group tables live in shared memory and its TMA coordinates and
+// work-unit numbers are 32-bit; it overwrites D (no accumulation, and rows
+// past the groups are cleared by the caller's memset only when the sizes are
+// on the host) and reads B as one contiguous [g, n, k] / [g, k, n] tensor.
+constexpr int kRaggedOneLaunchMaxGroups = 256;
+struct RaggedOneLaunchInputs {
+  int num_groups = 0;
+  int64_t total_rows = 0, n = 0, k = 0;
+  bool accumulate = false;
+  bool zero_rows_on_device = false;  // zero_unused_rows with device sizes
+  bool b_list = false;               // B given as a pointer list
+};
+bool ragged_m_onelaunch_serves(const RaggedOneLaunchInputs& in);
 
 // What the tile choice looks at.
 struct UniformKTileInputs {
@@ -55,6 +71,7 @@ struct UniformKTileInputs {
   int64_t n = 0;  // the groups' common n; 0 when they differ (keeps the default tile)
   moegemm_op_t op_b = MOEGEMM_OP_T;
   int sm_count = 0;
+  bool onelaunch_serves = false;  // ragged_m_onelaunch_serves() of the call
 };
 
 // With at least this many waves of 128x256 tiles (tiles / SMs) the

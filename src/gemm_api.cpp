@@ -118,6 +118,15 @@ UniformKTileInputs tile_inputs_of(const moegemm_ragged_m_problem_t& p) {
   in.num_groups = p.num_groups;
   in.n = p.n;
   in.op_b = p.op_b;
+  RaggedOneLaunchInputs one;
+  one.num_groups = p.num_groups;
+  one.total_rows = p.total_rows;
+  one.n = p.n;
+  one.k = p.k;
+  one.accumulate = p.accumulate != 0;
+  one.zero_rows_on_device = p.zero_unused_rows != 0 && p.group_sizes_location == MOEGEMM_MEMORY_DEVICE;
+  one.b_list = p.b_ptrs != nullptr;
+  in.onelaunch_serves = ragged_m_onelaunch_serves(one);
   if (p.group_sizes_location == MOEGEMM_MEMORY_HOST) {
     // The setup kernel's clamping rule (moegemm.h): sizes clamped to [0, T],
     // each group's rows cut at T.

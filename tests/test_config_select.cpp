@@ -377,6 +377,57 @@ TEST(UniformKTileChoice, ExplicitRequestWins) {
   EXPECT_EQ(choose_uniform_k_tile(equal_groups(1, 64, 768), kUkPingpong1x4), kUkPingpong1x4);
 }
 
+// The ragged-M one-launch kernel: what it serves.
+using moegemm::detail::ragged_m_onelaunch_serves;
+using moegemm::detail::RaggedOneLaunchInputs;
+
+RaggedOneLaunchInputs one_launch_call(int g, int64_t rows, int64_t n, int64_t k) {
+  RaggedOneLaunchInputs in;
+  in.num_groups = g;
+  in.total_rows = rows;
+  in.n = n;
+  in.k = k;
+  return in;
+}
+
+TEST(RaggedOneLaunch, ServesOverwritingCallsWithContiguousB) {
+  EXPECT_TRUE(ragged_m_onelaunch_serves(one_launch_call(8, 8 * 64, 2048, 7168)));
+  EXPECT_TRUE(ragged_m_onelaunch_serves(one_launch_call(1, 0, 8, 8)));  // no rows: nothing to do, still served
+  EXPECT_TRUE(ragged_m_onelaunch_serves(one_launch_call(256, 1 << 20, 72, 40)));
+  EXPECT_TRUE(ragged_m_onelaunch_serves(one_launch_call(32, 2147483647, 8, 8)));
+}
+
+TEST(RaggedOneLaunch, RejectsWhatItsTablesAndCoordinatesCannotHold) {
+  EXPECT_FALSE(ragged_m_onelaunch_serves(one_launch_call(257, 1024, 2048, 64)));  // > 256 groups
+  EXPECT_FALSE(ragged_m_onelaunch_serves(one_launch_call(0, 1024, 2048, 64)));
+  EXPECT_FALSE(ragged_m_onelaunch_serves(one_launch_call(8, int64_t{1} << 31, 8, 8)));  // rows past int32
+  EXPECT_FALSE(ragged_m_onelaunch_serves(one_launch_call(8, 64, int64_t{1} << 31, 8)));
+  EXPECT_FALSE(ragged_m_onelaunch_serves(one_launch_call(8, 64, 8, int64_t{1} << 31)));
+  // Work units past int32: 2^24 row tiles x 256 column pairs.
+  EXPECT_FALSE(ragged_m_onelaunch_serves(one_launch_call(8, int64_t{1} << 31 >> 1, 65536, 8)));
+}
+
+TEST(RaggedOneLaunch, LeavesAccumulationDeviceZeroingAndBListsToCutlass) {
+  RaggedOneLaunchInputs in = one_launch_call(8, 512, 2048, 2048);
+  in.accumulate = true;
+  EXPECT_FALSE(ragged_m_onelaunch_serves(in));
+  in = one_launch_call(8, 512, 2048, 2048);
+  in.zero_rows_on_device = true;
+  EXPECT_FALSE(ragged_m_onelaunch_serves(in));
+  in = one_launch_call(8, 512, 2048, 2048);
+  in.b_list = true;
+  EXPECT_FALSE(ragged_m_onelaunch_serves(in));
+}
+
+TEST(UniformKTileChoice, OneLaunchRequestFallsBackToAutoWhereNotServed) {
+  UniformKTileInputs in = equal_groups(8, 64, 2048);
+  in.onelaunch_serves = true;
+  EXPECT_EQ(choose_uniform_k_tile(in, UniformKTile::kOneLaunch128x128), UniformKTile::kOneLaunch128x128);
+  in.onelaunch_serves = false;
+  EXPECT_EQ(choose_uniform_k_tile(in, UniformKTile::kOneLaunch128x128), choose(in));
+  EXPECT_NE(choose(in), UniformKTile::kOneLaunch128x128);
+}
+
 TEST(UniformKTileChoice, NoGroupsNoRows) {
   EXPECT_EQ(choose(equal_groups(4, 0, 2048)), UniformKTile::kPingpong128x128);
   UniformKTileInputs in = equal_groups(4, 1 << 18, 2048);

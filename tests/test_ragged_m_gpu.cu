@@ -116,6 +116,17 @@ const std::vector<Scenario>& scenarios() {
       {"g32_special_k64_n136", 136, 64, [](std::mt19937_64& rng) { return special_split(rng, 32, 2000); }, 37},
       {"g4_k1024_n64", 64, 1024, fixed({0, 257, 3, 40}), 0},
       {"g3_k8_n2048", 2048, 8, fixed({50, 0, 90}), 10},
+      // Groups ending at and around 64- and 128-row tile edges, an odd count
+      // of 128-column tiles (n = 264) and a k tail.
+      {"g6_tile_edges_k40_n264", 264, 40, fixed({64, 128, 129, 63, 1, 191}), 5},
+      // The most groups the one-launch kernel serves, mostly tiny.
+      {"g256_small_k72_n72", 72, 72,
+       [](std::mt19937_64& rng) {
+         std::vector<int64_t> v(256);
+         for (auto& x : v) x = static_cast<int64_t>(rng() % 21);
+         return v;
+       },
+       3},
   };
   return s;
 }

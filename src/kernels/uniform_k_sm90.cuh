@@ -41,6 +41,7 @@
 #include "cutlass/cutlass.h"
 #include "cutlass/util/packed_stride.hpp"
 
+#include "kernels/ragged_m_onelaunch_sm90.cuh"
 #include "kernels/sm90_common.cuh"
 #include "kernels/uniform_k_sm90.h"
 #include "kernels/uniform_k_sm90_instances.h"
@@ -510,6 +511,10 @@ Check UniformKInstance<AB, D, OpB>::run(const UniformKLaunch& l) {
       return uk_run<UniformKGemmFor<UkCooperative<D>, AB, D, OpB>>(l);
     case UniformKTile::kCooperative128x256NoCluster:
       return uk_run<UniformKGemmFor<UkCooperativeNoCluster<D>, AB, D, OpB>>(l);
+    case UniformKTile::kOneLaunch128x128:
+      if (l.ragged == nullptr)
+        return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: the one-launch kernel serves the ragged form only"};
+      return ragged_onelaunch::run<typename UkElement<AB>::type, typename UkElement<D>::type, OpB == MOEGEMM_OP_T>(l);
     case UniformKTile::kAuto:
       break;  // resolved by the dispatcher
   }

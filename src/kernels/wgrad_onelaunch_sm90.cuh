@@ -30,9 +30,6 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
-#include <vector>
-
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 
@@ -47,6 +44,7 @@
 #include "cutlass/pipeline/sm90_pipeline.hpp"
 
 #include "config_select.h"
+#include "kernels/onelaunch_common.cuh"
 #include "kernels/sm90_common.cuh"
 #include "kernels/wgrad_sm90.h"
 
@@ -65,7 +63,7 @@ constexpr int kStageTxBytes = 2 * kOperandStageBytes;
 // BF16 columns), 128B-swizzled as the TMA store reads them; two buffers per
 // consumer. Pointer lists are stored from registers (no descriptor per group).
 constexpr int kSliceRows = 64;
-constexpr int kSliceRowBytes = 128;
+constexpr int kSliceRowBytes = kOneLaunchSliceRowBytes;
 constexpr int kEpiBufferBytes = kSliceRows * kSliceRowBytes;
 // Above this many tokens per group on average, the groups are scheduled by
 // decreasing k (serpentine over the clusters, ClusterWork): 5-14% faster at
@@ -306,17 +304,15 @@ __device__ void store_tile(const Params& p, SharedStorage& s, int consumer, int 
         for (int jj = 0; jj < kTileN / 8; ++jj) {
           const int col = n0 + 8 * jj + 2 * (lane % 4);
           if (col >= p.n) break;  // n is a multiple of 8: col + 1 < n too
-          float v0 = zeros ? 0.0f : acc(cute::make_coord(cute::make_coord(0, i, jj), mm, 0));
-          float v1 = zeros ? 0.0f : acc(cute::make_coord(cute::make_coord(1, i, jj), mm, 0));
+          float v0 = zeros ? 0.0f : acc_at(acc, 0, i, jj, mm);
+          float v1 = zeros ? 0.0f : acc_at(acc, 1, i, jj, mm);
           if constexpr (kFp32) {
             if (p.accumulate) {
               v0 += old[jj].x;
               v1 += old[jj].y;
             }
-            *reinterpret_cast<float2*>(out_row + col) = make_float2(v0, v1);
-          } else {
-            *reinterpret_cast<__nv_bfloat162*>(out_row + col) = __floats2bfloat162_rn(v0, v1);
           }
+          store_pair(out_row + col, v0, v1);
         }
       }
     }
@@ -332,23 +328,7 @@ __device__ void store_tile(const Params& p, SharedStorage& s, int consumer, int 
       // The store that last read this buffer (two slices ago) must be done with it.
       if (t == 0) cute::tma_store_wait<1>();
       cutlass::arch::NamedBarrier::sync(128, barrier_id);
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const int row = 16 * warp + 8 * i + lane / 4;  // within the slice; row % 8 == lane / 4
-#pragma unroll
-        for (int b = 0; b < kBlocksPerSlice; ++b) {
-          const int jj = slice * kBlocksPerSlice + b;
-          const float v0 = zeros ? 0.0f : acc(cute::make_coord(cute::make_coord(0, i, jj), mm, 0));
-          const float v1 = zeros ? 0.0f : acc(cute::make_coord(cute::make_coord(1, i, jj), mm, 0));
-          const int byte = (8 * b + 2 * (lane % 4)) * static_cast<int>(sizeof(ElementD));
-          char* dst = buf + row * kSliceRowBytes + (((byte >> 4) ^ (row & 7)) << 4) + (byte & 15);
-          if constexpr (kFp32) {
-            *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);
-          } else {
-            *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(v0, v1);
-          }
-        }
-      }
+      stage_slice<ElementD>(buf, acc, mm, slice * kBlocksPerSlice, t, zeros);
       cutlass::arch::fence_view_async_shared();  // generic writes -> TMA reads
       cutlass::arch::NamedBarrier::sync(128, barrier_id);
       if (t == 0) {
@@ -513,83 +493,26 @@ __global__ void __launch_bounds__(kThreads, 1) wgrad_onelaunch_kernel(const __gr
 // ---------------------------------------------------------------------------
 // Host launcher
 
-// cuTensorMapEncodeTiled through the runtime's driver entry point (looked up
-// once): the library must load on machines without a driver (no link against
-// libcuda), and a direct call would need it.
-using EncodeTiledFn = decltype(&cuTensorMapEncodeTiled);
-inline EncodeTiledFn encode_tiled_fn() {
-  static const EncodeTiledFn fn = [] {
-    void* p = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &found) !=
-            cudaSuccess ||
-        found != cudaDriverEntryPointSuccess)
-      p = nullptr;
-    return reinterpret_cast<EncodeTiledFn>(p);
-  }();
-  return fn;
-}
-
-inline bool encode_tiled(CUtensorMap* map, CUtensorMapDataType type, cuuint32_t rank, const void* base,
-                         const cuuint64_t* dims, const cuuint64_t* strides_bytes, const cuuint32_t* box) {
-  const cuuint32_t element_strides[3] = {1, 1, 1};
-  const EncodeTiledFn encode = encode_tiled_fn();
-  return encode != nullptr &&
-         encode(map, type, rank, const_cast<void*>(base), dims, strides_bytes, box, element_strides,
-                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
-}
-
 // Row-major BF16 [rows][cols], loaded in 64 x 64 boxes.
 inline bool encode_operand(CUtensorMap* map, const void* base, int64_t rows, int64_t cols) {
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(rows)};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(cols) * 2};
   const cuuint32_t box[2] = {64, kTileK};
-  return encode_tiled(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, base, dims, strides, box);
+  return encode_tiled<cutlass::bfloat16_t>(map, 2, base, dims, strides, box);
 }
 
 // Contiguous D [g][m][n], stored in slices of 128 bytes x 64 rows (kSliceRows).
 template <class ElementD>
 bool encode_output(CUtensorMap* map, void* base, int g, int64_t m, int64_t n) {
-  constexpr bool kFp32 = sizeof(ElementD) == 4;
   const cuuint64_t dims[3] = {static_cast<cuuint64_t>(n), static_cast<cuuint64_t>(m), static_cast<cuuint64_t>(g)};
   const cuuint64_t strides[2] = {static_cast<cuuint64_t>(n) * sizeof(ElementD),
                                  static_cast<cuuint64_t>(m * n) * sizeof(ElementD)};
   const cuuint32_t box[3] = {kSliceRowBytes / static_cast<cuuint32_t>(sizeof(ElementD)), kSliceRows, 1};
-  return encode_tiled(map, kFp32 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, base,
-                      dims, strides, box);
+  return encode_tiled<ElementD>(map, 3, base, dims, strides, box);
 }
 
 constexpr size_t kDynamicSmemBytes = sizeof(SharedStorage);
 static_assert(kDynamicSmemBytes <= 227 * 1024, "SM90 allows 227 KB of shared memory per block");
-
-// One-time per (kernel, device): shared-memory opt-in and the number of
-// clusters that fit at once (the persistent grid).
-template <class ElementD>
-Check kernel_clusters(int device, int sm_count, int* clusters) {
-  static std::mutex mu;
-  static std::vector<int> cached;
-  std::lock_guard<std::mutex> lock(mu);
-  if (device >= static_cast<int>(cached.size())) cached.resize(device + 1, -1);
-  if (cached[device] < 0) {
-    cudaError_t err = cudaFuncSetAttribute(wgrad_onelaunch_kernel<ElementD>,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(kDynamicSmemBytes));
-    if (err != cudaSuccess) return cuda_fail(err, "cudaFuncSetAttribute(one-launch wgrad kernel)");
-    const Sm90LaunchConfig query(dim3(kClusterM * sm_count), dim3(kThreads), kDynamicSmemBytes, dim3(kClusterM, 1, 1),
-                                 nullptr, /*pdl=*/false);
-    int n = 0;
-    err = cudaOccupancyMaxActiveClusters(&n, wgrad_onelaunch_kernel<ElementD>, &query.cfg);
-    if (err != cudaSuccess || n <= 0) {
-      (void)cudaGetLastError();
-      return cuda_fail(err == cudaSuccess ? cudaErrorInvalidConfiguration : err,
-                       "cudaOccupancyMaxActiveClusters(one-launch wgrad kernel)");
-    }
-    cached[device] = n;
-  }
-  *clusters = cached[device];
-  return Check{};
-}
 
 // Whether this kernel serves the (validated) problem; see run_wgrad_for.
 inline bool serves(const moegemm_wgrad_problem_t& p) {
@@ -636,7 +559,11 @@ Check run(const WgradLaunch& l) {
     return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "cuTensorMapEncodeTiled rejected the output descriptor"};
 
   int max_clusters = 0;
-  if (Check c = kernel_clusters<ElementD>(l.device, l.sm_count, &max_clusters); !c.ok()) return c;
+  if (Check c = cached_max_clusters<wgrad_onelaunch_kernel<ElementD>>(l.device, l.sm_count, kDynamicSmemBytes, kThreads,
+                                                                      kClusterM, "one-launch wgrad kernel set-up",
+                                                                      &max_clusters);
+      !c.ok())
+    return c;
   // Work units (cluster tiles); with device split sizes, the most there can be.
   const int64_t groups = host_sizes ? (p.accumulate != 0 ? host_nonempty : g) : g;
   const int64_t units = groups * (prm.m_tiles / kClusterM) * prm.n_tiles;

@@ -1,0 +1,146 @@
+// Pieces shared by moegemm's own one-launch SM90 kernels (the variable-K
+// wgrad kernel, wgrad_onelaunch_sm90.cuh, and the ragged-M uniform-K kernel,
+// ragged_m_onelaunch_sm90.cuh): host-side TMA descriptor encoding, the
+// per-device occupancy query, and the accumulator-to-output helpers of their
+// epilogues (both keep a 128 x 128 FP32 tile per consumer warp group in
+// CuTe's SM90 64xN accumulator layout, two 64-row halves).
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+
+#include <cute/tensor.hpp>
+
+#include "cutlass/numeric_types.h"
+#include "kernels/sm90_common.cuh"
+
+namespace moegemm::detail {
+
+// ---------------------------------------------------------------------------
+// Host: TMA descriptors
+
+// cuTensorMapEncodeTiled through the runtime's driver entry point (looked up
+// once): the library must load on machines without a driver (no link against
+// libcuda), and a direct call would need it.
+using EncodeTiledFn = decltype(&cuTensorMapEncodeTiled);
+inline EncodeTiledFn encode_tiled_fn() {
+  static const EncodeTiledFn fn = [] {
+    void* p = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &p, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess)
+      p = nullptr;
+    return reinterpret_cast<EncodeTiledFn>(p);
+  }();
+  return fn;
+}
+
+template <class T>
+constexpr CUtensorMapDataType tma_data_type() {
+  if constexpr (sizeof(T) == 4) return CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+  else if constexpr (std::is_same_v<T, cutlass::half_t>) return CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  else return CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+}
+
+// A tiled descriptor with the 128-byte swizzle (every box's inner extent is
+// 128 bytes) and 256-byte L2 promotion; out-of-bounds elements read as zero.
+// dims / strides innermost first; strides in bytes, rank - 1 of them.
+template <class T>
+bool encode_tiled(CUtensorMap* map, cuuint32_t rank, const void* base, const cuuint64_t* dims,
+                  const cuuint64_t* strides_bytes, const cuuint32_t* box) {
+  const cuuint32_t element_strides[3] = {1, 1, 1};
+  const EncodeTiledFn encode = encode_tiled_fn();
+  return encode != nullptr &&
+         encode(map, tma_data_type<T>(), rank, const_cast<void*>(base), dims, strides_bytes, box, element_strides,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// ---------------------------------------------------------------------------
+// Host: one-time set-up per (kernel, device)
+
+// Shared-memory opt-in and the number of clusters of `cluster_size` CTAs that
+// fit at once (the persistent grid), cached per device.
+template <auto Kernel>
+Check cached_max_clusters(int device, int sm_count, size_t smem_bytes, int threads, int cluster_size,
+                          const char* what, int* clusters) {
+  static std::mutex mu;
+  static std::vector<int> cached;
+  std::lock_guard<std::mutex> lock(mu);
+  if (device >= static_cast<int>(cached.size())) cached.resize(device + 1, -1);
+  if (cached[device] < 0) {
+    cudaError_t err = cudaFuncSetAttribute(Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(smem_bytes));
+    if (err != cudaSuccess) {
+      (void)cudaGetLastError();
+      return cuda_fail(err, what);
+    }
+    const Sm90LaunchConfig query(dim3(cluster_size * sm_count), dim3(threads), smem_bytes,
+                                 dim3(cluster_size, 1, 1), nullptr, /*pdl=*/false);
+    int n = 0;
+    err = cudaOccupancyMaxActiveClusters(&n, Kernel, &query.cfg);
+    if (err != cudaSuccess || n <= 0) {
+      (void)cudaGetLastError();
+      return cuda_fail(err == cudaSuccess ? cudaErrorInvalidConfiguration : err, what);
+    }
+    cached[device] = n;
+  }
+  *clusters = cached[device];
+  return Check{};
+}
+
+// ---------------------------------------------------------------------------
+// Device: epilogue helpers
+
+// Two FP32 results as one store of the output type (8 bytes for FP32, 4 for
+// 16-bit types).
+template <class ElementD>
+__device__ __forceinline__ void store_pair(ElementD* dst, float v0, float v1) {
+  if constexpr (sizeof(ElementD) == 4) {
+    *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);
+  } else if constexpr (std::is_same_v<ElementD, cutlass::half_t>) {
+    *reinterpret_cast<__half2*>(dst) = __floats2half2_rn(v0, v1);
+  } else {
+    *reinterpret_cast<__nv_bfloat162*>(dst) = __floats2bfloat162_rn(v0, v1);
+  }
+}
+
+// Accumulator pair (e = 0, 1) of row half mm, row block i, column block jj:
+// row 64 mm + 16 warp + 8 i + lane / 4, columns 8 jj + 2 (lane % 4) + {0, 1}.
+template <class Accumulators>
+__device__ __forceinline__ float acc_at(const Accumulators& acc, int e, int i, int jj, int mm) {
+  return acc(cute::make_coord(cute::make_coord(e, i, jj), mm, 0));
+}
+
+// One slice of an output staging buffer: 64 rows x 128 bytes of row half mm,
+// starting at column block `first_block`, written 128B-swizzled (as a TMA
+// store with CU_TENSOR_MAP_SWIZZLE_128B reads it). `zeros`: zeros instead.
+constexpr int kOneLaunchSliceRowBytes = 128;
+template <class ElementD, class Accumulators>
+__device__ __forceinline__ void stage_slice(char* buf, const Accumulators& acc, int mm, int first_block, int t,
+                                            bool zeros) {
+  constexpr int kBlocksPerSlice = kOneLaunchSliceRowBytes / static_cast<int>(sizeof(ElementD)) / 8;
+  const int warp = t / 32, lane = t % 32;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int row = 16 * warp + 8 * i + lane / 4;  // within the slice; row % 8 == lane / 4
+#pragma unroll
+    for (int b = 0; b < kBlocksPerSlice; ++b) {
+      const int jj = first_block + b;
+      const float v0 = zeros ? 0.0f : acc_at(acc, 0, i, jj, mm);
+      const float v1 = zeros ? 0.0f : acc_at(acc, 1, i, jj, mm);
+      const int byte = (8 * b + 2 * (lane % 4)) * static_cast<int>(sizeof(ElementD));
+      char* dst = buf + row * kOneLaunchSliceRowBytes + (((byte >> 4) ^ (row & 7)) << 4) + (byte & 15);
+      store_pair(reinterpret_cast<ElementD*>(dst), v0, v1);
+    }
+  }
+}
+
+}  // namespace moegemm::detail
