@@ -56,17 +56,37 @@ bool ragged_m_onelaunch_serves(const RaggedOneLaunchInputs& in) {
   return units <= kInt32Max;
 }
 
+namespace {
+
+// Row tiles of 128 rows: exact with host sizes; with device sizes estimated
+// (a ragged group's last row tile is half empty on average).
+int64_t estimated_row_tiles(const UniformKTileInputs& in) {
+  if (in.row_tiles >= 0) return in.row_tiles;
+  if (in.num_groups <= 0) return 0;
+  const int64_t rows_per_group = in.total_rows / in.num_groups;
+  return int64_t{in.num_groups} * ((rows_per_group + 127) / 128) + in.num_groups / 2;
+}
+
+bool onelaunch_preferred(const UniformKTileInputs& in) {
+  if (!in.onelaunch_serves || in.num_groups <= 0 || in.total_rows <= 0 || in.n <= 0) return false;
+  if (in.k <= kOneLaunchStoreBoundMaxK) return true;
+  if (in.sm_count <= 0) return false;  // no waves to count
+  const int64_t tiles = estimated_row_tiles(in) * ((in.n + 127) / 128);
+  const int64_t sms = in.sm_count;
+  return tiles <= sms || (in.k <= kOneLaunchMaxK && tiles <= kOneLaunchMaxWaves * sms);
+}
+
+}  // namespace
+
 UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile requested) {
   if (requested == UniformKTile::kOneLaunch128x128 && !in.onelaunch_serves) requested = UniformKTile::kAuto;
-  if (requested != UniformKTile::kAuto) return requested;
+  if (requested == UniformKTile::kAuto && onelaunch_preferred(in)) return UniformKTile::kOneLaunch128x128;
+  if (requested != UniformKTile::kAuto && requested != UniformKTile::kAutoCutlass) return requested;
   const int64_t n = in.n;
   if (in.num_groups <= 0 || in.total_rows <= 0 || n <= 0 || n % 512 != 0) return UniformKTile::kPingpong128x128;
   if (in.sm_count <= 0) return UniformKTile::kPingpong128x128Cluster1x4;  // no waves to count
   const bool exact = in.row_tiles >= 0;
-  const int64_t rows_per_group = in.total_rows / in.num_groups;
-  // Device sizes: a ragged group's last row tile is half empty on average.
-  const int64_t row_tiles =
-      exact ? in.row_tiles : int64_t{in.num_groups} * ((rows_per_group + 127) / 128) + in.num_groups / 2;
+  const int64_t row_tiles = estimated_row_tiles(in);
   if (row_tiles <= 0) return UniformKTile::kPingpong128x128Cluster1x4;
   const int64_t sms = in.sm_count;
   const int64_t pingpong_tiles = row_tiles * (n / 128), cooperative_tiles = row_tiles * (n / 256);

@@ -38,6 +38,7 @@ moegemm_wgrad_config_t choose_wgrad_config(const WgradShape& shape, moegemm_wgra
 // Tile configurations of the uniform-K (ragged-M) kernel family.
 enum class UniformKTile {
   kAuto,
+  kAutoCutlass,                  // AUTO among the CUTLASS tiles only (never the one-launch kernel)
   kPingpong128x128,              // ping-pong 128x128x64, cluster 1x2 (the CTA pair splits N)
   kPingpong128x128Cluster1x4,    // ping-pong 128x128x64, cluster 1x4 (4 CTAs split 512 columns)
   kCooperative128x256,           // cooperative 128x256x64, cluster 1x2
@@ -71,8 +72,22 @@ struct UniformKTileInputs {
   int64_t n = 0;  // the groups' common n; 0 when they differ (keeps the default tile)
   moegemm_op_t op_b = MOEGEMM_OP_T;
   int sm_count = 0;
+  int64_t k = 0;                  // the common contraction length
   bool onelaunch_serves = false;  // ragged_m_onelaunch_serves() of the call
 };
+
+// Where AUTO takes the ragged-M one-launch kernel (when it serves the call).
+// Measured on issue 3's grid (H100, device sizes, the kernel forced against
+// the CUTLASS rule in one run; docs/perf-notes.md U16): 7-27% faster with
+// k = 512 at every size (the output store dominates; its two consumers'
+// epilogues overlap the mainloops), 5-20% faster with k = 2048 up to ~9
+// waves of 128x128 tiles, and with k = 7168 below one wave; behind (up to
+// 1.35x) on compute-bound calls with long k, where CUTLASS's cooperative
+// 128x256 tile is faster, and with k = 7168 from one to a few waves of
+// 128x128 tiles (its 128x128 units cannot balance so few long tiles).
+constexpr int64_t kOneLaunchStoreBoundMaxK = 1024;
+constexpr int64_t kOneLaunchMaxK = 4096;
+constexpr int64_t kOneLaunchMaxWaves = 9;
 
 // With at least this many waves of 128x256 tiles (tiles / SMs) the
 // cooperative tile at any wave count: its larger tile reads less per output
@@ -108,6 +123,11 @@ constexpr int64_t kUniformKCooperativeMinWaves = 6;
 //      faster of it and the cooperative tile over the grid (at most 6.5% off
 //      on one row), against 0.67% for the previous rule by tile count and
 //      B's layout (dgrad 16x2048x7168 at 64 tokens: 195 -> 180 us).
+//   0. Before all of these, the one-launch kernel (no setup kernel) where it
+//      serves the call and k <= kOneLaunchStoreBoundMaxK, or the 128x128
+//      tiles (row tiles as above x ceil(n / 128)) fit in one wave, or
+//      k <= kOneLaunchMaxK and they fit in kOneLaunchMaxWaves waves.
+//      kAutoCutlass (MOEGEMM_UNIFORM_K_TILE=cutlass) skips this step.
 UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile requested);
 
 // Large groups of the uniform-K path run as their own cuBLAS GEMMs (on side

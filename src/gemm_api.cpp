@@ -3,6 +3,7 @@
 // cuBLAS path. Each failure leaves a message for moegemm_last_error().
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -112,12 +113,8 @@ size_t workspace_for(const Problem& p, const Context& ctx, const PathChoice& cho
 constexpr int64_t kTileRows = 128;
 int64_t row_tiles_of_rows(int64_t rows) { return (rows + kTileRows - 1) / kTileRows; }
 
-UniformKTileInputs tile_inputs_of(const moegemm_ragged_m_problem_t& p) {
-  UniformKTileInputs in;
-  in.total_rows = p.total_rows;
-  in.num_groups = p.num_groups;
-  in.n = p.n;
-  in.op_b = p.op_b;
+// Whether the ragged-M one-launch kernel can serve `p` (config_select.h).
+bool onelaunch_serves(const moegemm_ragged_m_problem_t& p) {
   RaggedOneLaunchInputs one;
   one.num_groups = p.num_groups;
   one.total_rows = p.total_rows;
@@ -126,7 +123,17 @@ UniformKTileInputs tile_inputs_of(const moegemm_ragged_m_problem_t& p) {
   one.accumulate = p.accumulate != 0;
   one.zero_rows_on_device = p.zero_unused_rows != 0 && p.group_sizes_location == MOEGEMM_MEMORY_DEVICE;
   one.b_list = p.b_ptrs != nullptr;
-  in.onelaunch_serves = ragged_m_onelaunch_serves(one);
+  return ragged_m_onelaunch_serves(one);
+}
+
+UniformKTileInputs tile_inputs_of(const moegemm_ragged_m_problem_t& p) {
+  UniformKTileInputs in;
+  in.total_rows = p.total_rows;
+  in.num_groups = p.num_groups;
+  in.n = p.n;
+  in.k = p.k;
+  in.op_b = p.op_b;
+  in.onelaunch_serves = onelaunch_serves(p);
   if (p.group_sizes_location == MOEGEMM_MEMORY_HOST) {
     // The setup kernel's clamping rule (moegemm.h): sizes clamped to [0, T],
     // each group's rows cut at T.
@@ -146,6 +153,7 @@ UniformKTileInputs tile_inputs_of(const moegemm_gemm_list_t& p) {
   in.num_groups = p.num_groups;
   in.op_b = p.op_b;
   in.n = p.n[0];
+  in.k = p.k[0];
   in.row_tiles = 0;
   for (int i = 0; i < p.num_groups; ++i) {
     in.total_rows += p.m[i];
@@ -155,9 +163,11 @@ UniformKTileInputs tile_inputs_of(const moegemm_gemm_list_t& p) {
   return in;
 }
 
-// A uniform-K launch of either form (the caller sets `list` or `ragged`).
+// A uniform-K launch of either form (the caller sets `list` or `ragged`),
+// its tile chosen from `tiles`.
 template <class Problem>
-UniformKLaunch uniform_k_launch(const Problem& p, const Context& ctx, void* workspace, cudaStream_t stream) {
+UniformKLaunch uniform_k_launch(const Problem& p, UniformKTileInputs tiles, const Context& ctx, void* workspace,
+                                cudaStream_t stream) {
   UniformKLaunch l;
   l.ab_dtype = p.ab_dtype;
   l.d_dtype = p.d_dtype;
@@ -167,10 +177,13 @@ UniformKLaunch uniform_k_launch(const Problem& p, const Context& ctx, void* work
   l.stream = stream;
   l.device = ctx.device.device;
   l.sm_count = ctx.device.sm_count;
-  UniformKTileInputs tiles = tile_inputs_of(p);
   tiles.sm_count = ctx.device.sm_count;
   l.tile = choose_uniform_k_tile(tiles, process_dispatch_env().uniform_k_tile);
   return l;
+}
+template <class Problem>
+UniformKLaunch uniform_k_launch(const Problem& p, const Context& ctx, void* workspace, cudaStream_t stream) {
+  return uniform_k_launch(p, tile_inputs_of(p), ctx, workspace, stream);
 }
 
 Check cuda_check(cudaError_t err, const char* what) {
@@ -185,19 +198,47 @@ Check run_uniform_k_list(const moegemm_gemm_list_t& p, const Context& ctx, void*
   return uniform_k_sm90(l);
 }
 
+// The ragged form in one grouped launch (rows past the groups are the
+// caller's business when the sizes are on the host).
+Check run_uniform_k_ragged(const moegemm_ragged_m_problem_t& p, const Context& ctx, void* workspace,
+                           cudaStream_t stream) {
+  UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
+  l.ragged = &p;
+  l.zero_rows_past_groups = p.group_sizes_location == MOEGEMM_MEMORY_DEVICE && p.zero_unused_rows != 0;
+  return uniform_k_sm90(l);
+}
+
 // The uniform-K path with the large-group rule: the large groups as cuBLAS
 // GEMMs on side streams, the others in the grouped kernel on `stream` beside
-// them (one list each, g slots). The workspace holds the grouped kernel's part,
-// then cuBLAS's (workspace_for).
+// them. `p` lists all g groups; for the ragged form (host sizes) `ragged` is
+// the call it was made from. With no large group, one grouped launch (of
+// `ragged` when given). Otherwise the grouped kernel takes the rest: the
+// one-launch kernel straight from `ragged`, skipping the large groups' rows,
+// the CUTLASS kernels as a list of g slots. The workspace holds the grouped
+// kernel's part, then cuBLAS's (workspace_for).
 Check run_uniform_k_split(const moegemm_gemm_list_t& p, const Context& ctx, void* workspace, int streams,
-                          cudaStream_t stream) {
+                          cudaStream_t stream, const moegemm_ragged_m_problem_t* ragged = nullptr) {
   ListStorage large_storage, rest_storage;
   moegemm_gemm_list_t large{}, rest{};
   const int count = split_large_groups(p, &large_storage, &large, &rest_storage, &rest);
-  if (count == 0) return run_uniform_k_list(p, ctx, workspace, stream);
+  if (count == 0)
+    return ragged != nullptr ? run_uniform_k_ragged(*ragged, ctx, workspace, stream)
+                             : run_uniform_k_list(p, ctx, workspace, stream);
   const size_t grouped_bytes = path_workspace(MOEGEMM_PATH_UNIFORM_K, p.num_groups, ctx.device.sm_count, streams);
+  UniformKTileInputs rest_tiles = tile_inputs_of(rest);
+  rest_tiles.onelaunch_serves = ragged != nullptr && onelaunch_serves(*ragged);
+  const std::unique_ptr<bool[]> skip(new bool[static_cast<size_t>(p.num_groups)]);
+  for (int i = 0; i < p.num_groups; ++i) skip[i] = large.m[i] > 0;
   const CallerStreamWork grouped = [&](cudaStream_t s) -> Check {
-    return count == p.num_groups ? Check{} : run_uniform_k_list(rest, ctx, workspace, s);
+    if (count == p.num_groups) return Check{};
+    UniformKLaunch l = uniform_k_launch(rest, rest_tiles, ctx, workspace, s);
+    if (l.tile == UniformKTile::kOneLaunch128x128) {
+      l.ragged = ragged;
+      l.skip_groups = skip.get();
+    } else {
+      l.list = &rest;
+    }
+    return uniform_k_sm90(l);
   };
   return cublas_gemm_list(large, streams, static_cast<char*>(workspace) + grouped_bytes,
                           round_up_256(cublas_list_workspace_size(streams)), stream, &grouped);
@@ -330,16 +371,11 @@ Check run_ragged_m(const moegemm_ragged_m_problem_t& p, const Context& ctx, cons
     ListStorage storage;
     const moegemm_gemm_list_t list = ragged_m_as_list(p, sizes.data(), p.b_ptrs, &storage);
     if (Check c = zero_rows_past_groups(p, sum_of(sizes.data(), p.num_groups), stream); !c.ok()) return c;
-    return run_uniform_k_split(list, ctx, workspace, streams_of(p), stream);
+    return run_uniform_k_split(list, ctx, workspace, streams_of(p), stream, &p);
   }
-  UniformKLaunch l = uniform_k_launch(p, ctx, workspace, stream);
-  l.ragged = &p;
-  if (p.group_sizes_location == MOEGEMM_MEMORY_HOST) {
+  if (p.group_sizes_location == MOEGEMM_MEMORY_HOST)
     if (Check c = zero_rows_past_groups(p, sum_of(p.group_sizes, p.num_groups), stream); !c.ok()) return c;
-  } else {
-    l.zero_rows_past_groups = p.zero_unused_rows != 0;
-  }
-  return uniform_k_sm90(l);
+  return run_uniform_k_ragged(p, ctx, workspace, stream);
 }
 
 // ---------------------------------------------------------------------------

@@ -428,6 +428,56 @@ TEST(UniformKTileChoice, OneLaunchRequestFallsBackToAutoWhereNotServed) {
   EXPECT_NE(choose(in), UniformKTile::kOneLaunch128x128);
 }
 
+// AUTO's one-launch step (config_select.h, step 0).
+constexpr UniformKTile kUkOneLaunch = UniformKTile::kOneLaunch128x128;
+
+UniformKTileInputs served(UniformKTileInputs in, int64_t k) {
+  in.k = k;
+  in.onelaunch_serves = true;
+  return in;
+}
+
+TEST(UniformKTileChoice, OneLaunchForShortKAtAnySize) {
+  EXPECT_EQ(choose(served(equal_groups(8, 64, 2048), 512)), kUkOneLaunch);
+  EXPECT_EQ(choose(served(equal_groups(32, 4096, 7168), 512)), kUkOneLaunch);  // 440 waves
+  EXPECT_EQ(choose(served(equal_groups(32, 4096, 7168), 1024)), kUkOneLaunch);
+  EXPECT_EQ(choose(served(equal_groups(8, 64, 100), 8)), kUkOneLaunch);  // n not a multiple of 512 either
+  // Not served: the CUTLASS rule.
+  UniformKTileInputs in = served(equal_groups(8, 64, 2048), 512);
+  in.onelaunch_serves = false;
+  EXPECT_EQ(choose(in), kUkPingpong1x4);
+}
+
+TEST(UniformKTileChoice, OneLaunchForLongerKUpToItsWaves) {
+  // k = 2048: up to 9 waves of 128x128 tiles (9 x 132 = 1188).
+  EXPECT_EQ(choose(served(equal_groups(8, 512, 2048), 2048)), kUkOneLaunch);   // 8 x 4 x 16 = 512 tiles
+  EXPECT_EQ(choose(served(equal_groups(9, 1024, 2048), 2048)), kUkOneLaunch);  // 9 x 8 x 16 = 1152
+  EXPECT_NE(choose(served(equal_groups(10, 1024, 2048), 2048)), kUkOneLaunch); // 1280
+  EXPECT_EQ(choose(served(equal_groups(10, 1024, 2048), 4096)), choose(equal_groups(10, 1024, 2048)));
+  EXPECT_NE(choose(served(equal_groups(8, 512, 2048), 4097)), kUkOneLaunch);   // past kOneLaunchMaxK
+  // k = 7168: one wave at most (132 tiles).
+  EXPECT_EQ(choose(served(equal_groups(8, 128, 2048), 7168)), kUkOneLaunch);   // 8 x 16 = 128
+  EXPECT_NE(choose(served(equal_groups(9, 128, 2048), 7168)), kUkOneLaunch);   // 144
+  // Device sizes: the row-tile estimate, g x ceil(rows / 128) + g / 2.
+  UniformKTileInputs dev = served(equal_groups(8, 128, 512, MOEGEMM_OP_T, true), 7168);  // (8 + 4) x 4 = 48
+  EXPECT_EQ(choose(dev), kUkOneLaunch);
+  dev = served(equal_groups(8, 128, 2048, MOEGEMM_OP_T, true), 7168);  // (8 + 4) x 16 = 192
+  EXPECT_NE(choose(dev), kUkOneLaunch);
+  // Without the SM count: only the short-k step.
+  UniformKTileInputs no_sms = served(equal_groups(8, 64, 2048), 2048);
+  no_sms.sm_count = 0;
+  EXPECT_NE(choose(no_sms), kUkOneLaunch);
+}
+
+TEST(UniformKTileChoice, CutlassRequestSkipsTheOneLaunchStep) {
+  const UniformKTileInputs in = served(equal_groups(8, 64, 2048), 512);
+  ASSERT_EQ(choose(in), kUkOneLaunch);
+  UniformKTileInputs unserved = in;
+  unserved.onelaunch_serves = false;
+  EXPECT_EQ(choose_uniform_k_tile(in, UniformKTile::kAutoCutlass), choose(unserved));
+  EXPECT_EQ(choose_uniform_k_tile(served(equal_groups(8, 64, 100), 8), UniformKTile::kAutoCutlass), kUkPingpong1x2);
+}
+
 TEST(UniformKTileChoice, NoGroupsNoRows) {
   EXPECT_EQ(choose(equal_groups(4, 0, 2048)), UniformKTile::kPingpong128x128);
   UniformKTileInputs in = equal_groups(4, 1 << 18, 2048);

@@ -1628,6 +1628,7 @@ TEST(DispatchEnvTile, UniformKTileParsed) {
             UniformKTile::kCooperative128x256NoCluster);
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "onelaunch").uniform_k_tile,
             UniformKTile::kOneLaunch128x128);
+  EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "cutlass").uniform_k_tile, UniformKTile::kAutoCutlass);
   const auto bad = parse_dispatch_env(nullptr, nullptr, nullptr, "fast");
   EXPECT_EQ(bad.uniform_k_tile, UniformKTile::kAuto);
   EXPECT_TRUE(names(bad.problems, "MOEGEMM_UNIFORM_K_TILE"));

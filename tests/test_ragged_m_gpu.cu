@@ -263,6 +263,9 @@ const std::vector<LargeGroupCase>& large_group_cases() {
       {"dgrad_bf16_to_fp32_one_large_host_list_acc", large(N, F32, {9, 3200, 130}, BKind::HostList, true), true},
       {"fwd_bf16_to_fp32_all_large", large(T, F32, {3073, 3100}, BKind::Contiguous, false), true},
       {"dgrad_bf16_large_first_and_last_acc", large(N, BF, {3300, 1, 200, 3090}, BKind::Contiguous, true), true},
+      // The grouped kernel's share read straight from the ragged call (the
+      // one-launch kernel, k = 16), skipping the large group between its groups.
+      {"dgrad_bf16_large_in_the_middle", large(N, BF, {40, 3100, 7, 0, 9}, BKind::Contiguous, false), true},
       {"fwd_bf16_device_sizes_stay_grouped",
        with(large(T, BF, {3100, 40, 0, 7}, BKind::Contiguous, false), [](RaggedSpec& s) { s.sizes_loc = DEV; }),
        false},
@@ -328,8 +331,11 @@ void PrintTo(const ZeroCase& c, std::ostream* os) { *os << c.name; }
 INSTANTIATE_TEST_SUITE_P(Cases, RaggedZeroUnusedTest, ::testing::ValuesIn(zero_cases()),
                          [](const ::testing::TestParamInfo<ZeroCase>& i) { return i.param.name; });
 
-// Shapes for which the tile rule (config_select.h) picks each tile on this
-// GPU, built from its SM count (a host test checks the rule itself), n = 2048:
+// Shapes for which the CUTLASS part of the tile rule (config_select.h) picks
+// each tile on this GPU (in the device check's run with
+// MOEGEMM_UNIFORM_K_TILE=cutlass; by default the overwriting ones, k = 72,
+// take the one-launch kernel), built from its SM count (a host test checks
+// the rule itself), n = 2048:
 //   - host sizes, sm_count / 8 groups of at most 128 rows: 16 tiles of
 //     128x128 per group (more than one wave), 8 of 128x256 (one wave): the
 //     unclustered cooperative tile;

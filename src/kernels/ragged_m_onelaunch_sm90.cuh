@@ -36,6 +36,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <type_traits>
 
 #include <cuda.h>
@@ -121,6 +122,9 @@ struct Params {
   int n_pairs;
   const int64_t* device_sizes;  // nullptr: host_sizes
   int32_t host_sizes[kMaxGroups];  // first g entries, already clamped to [0, T]
+  // Host sizes only: groups whose rows this kernel leaves alone (bit i % 32
+  // of word i / 32), the large groups that run as cuBLAS GEMMs beside it.
+  uint32_t skip_bits[kMaxGroups / 32];
 };
 
 // ---------------------------------------------------------------------------
@@ -148,7 +152,8 @@ inline __device__ void prepare_groups(const Params& p, SharedStorage& s) {
   const int64_t start = min(inclusive - size, T);
   const int64_t end = min(inclusive, T);
   // The host bounds the units of any sizes: (T / 128 + g) x n_pairs < 2^31.
-  const int32_t units = static_cast<int32_t>((end - start + kTileM - 1) / kTileM) * p.n_pairs;
+  const bool skip = i < p.g && ((p.skip_bits[i / 32] >> (i % 32)) & 1u) != 0;
+  const int32_t units = skip ? 0 : static_cast<int32_t>((end - start + kTileM - 1) / kTileM) * p.n_pairs;
   __syncthreads();  // the scan storage is reused
   int32_t units_inclusive, units_total;
   Scan32(*reinterpret_cast<typename Scan32::TempStorage*>(&s.epi[0][0][0]))
@@ -172,8 +177,8 @@ struct WorkTile {
 };
 
 __device__ __forceinline__ WorkTile work_tile(const Params& p, const SharedStorage& s, int unit, int cta_rank) {
-  // The group: the last one whose first unit is <= unit (empty groups have
-  // no units, so they are never the last such one).
+  // The group: the last one whose first unit is <= unit (empty and skipped
+  // groups have no units, so they are never the last such one).
   int lo = 0, hi = p.g - 1;
   while (lo < hi) {
     const int mid = (lo + hi + 1) >> 1;
@@ -430,6 +435,7 @@ Check run(const UniformKLaunch& l) {
   prm.n_pairs = (prm.n_tiles + kClusterN - 1) / kClusterN;
   prm.device_sizes = host_sizes ? nullptr : p.group_sizes;
   int64_t units = int64_t{g} * prm.n_pairs;  // the most there can be with device sizes
+  std::fill(std::begin(prm.skip_bits), std::end(prm.skip_bits), 0u);
   if (host_sizes) {
     // The kernel's rule, for the grid size (and to skip a call with no rows).
     int64_t start = 0, row_tiles = 0;
@@ -437,7 +443,9 @@ Check run(const UniformKLaunch& l) {
       const int64_t v = std::clamp<int64_t>(p.group_sizes[i], 0, p.total_rows);
       prm.host_sizes[i] = static_cast<int32_t>(v);
       const int64_t end = std::min(start + v, p.total_rows);
-      row_tiles += (end - start + kTileM - 1) / kTileM;
+      const bool skip = l.skip_groups != nullptr && l.skip_groups[i];
+      if (skip) prm.skip_bits[i / 32] |= 1u << (i % 32);
+      else row_tiles += (end - start + kTileM - 1) / kTileM;
       start = end;
     }
     if (row_tiles == 0) return Check{};  // every group empty: nothing to write

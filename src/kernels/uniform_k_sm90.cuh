@@ -516,6 +516,7 @@ Check UniformKInstance<AB, D, OpB>::run(const UniformKLaunch& l) {
         return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: the one-launch kernel serves the ragged form only"};
       return ragged_onelaunch::run<typename UkElement<AB>::type, typename UkElement<D>::type, OpB == MOEGEMM_OP_T>(l);
     case UniformKTile::kAuto:
+    case UniformKTile::kAutoCutlass:
       break;  // resolved by the dispatcher
   }
   return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: unknown tile configuration"};

@@ -34,6 +34,9 @@ struct UniformKLaunch {
   // Ragged form with device sizes: rows of D past the groups written as zeros
   // (moegemm_ragged_m_problem_t::zero_unused_rows), by the setup kernel.
   bool zero_rows_past_groups = false;
+  // Ragged form with host sizes, one-launch kernel only: groups (g entries)
+  // whose rows it leaves alone, because they run as cuBLAS GEMMs beside it.
+  const bool* skip_groups = nullptr;
   void* workspace;           // >= uniform_k_sm90_workspace_size(g, sm_count), 256-byte aligned
   cudaStream_t stream;
   int device;
