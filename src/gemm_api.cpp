@@ -82,12 +82,36 @@ bool sizes_on_host(const moegemm_ragged_m_problem_t& p) {
          (p.b_ptrs == nullptr || p.b_ptrs_location == MOEGEMM_MEMORY_HOST);
 }
 
+// Whether the ragged-M one-launch kernel can serve `p` (config_select.h).
+bool onelaunch_serves(const moegemm_ragged_m_problem_t& p) {
+  RaggedOneLaunchInputs one;
+  one.num_groups = p.num_groups;
+  one.total_rows = p.total_rows;
+  one.n = p.n;
+  one.k = p.k;
+  one.accumulate = p.accumulate != 0;
+  one.zero_rows_on_device = p.zero_unused_rows != 0 && p.group_sizes_location == MOEGEMM_MEMORY_DEVICE;
+  one.b_list = p.b_ptrs != nullptr;
+  return ragged_m_onelaunch_serves(one);
+}
+
+// Whether AUTO's one-launch kernel takes every group of a ragged-M call, large
+// ones too: with k <= kOneLaunchStoreBoundMaxK it measured faster than
+// cuBLAS on groups of any size (docs/perf-notes.md U16; e.g. dgrad, 8 groups
+// of ~2048 x 7168 with k = 512: 373 µs against 413 with the large groups on
+// cuBLAS).
+bool onelaunch_takes_large_groups(const moegemm_ragged_m_problem_t& p) {
+  const UniformKTile requested = process_dispatch_env().uniform_k_tile;
+  return (requested == UniformKTile::kAuto || requested == UniformKTile::kOneLaunch128x128) &&
+         p.k <= kOneLaunchStoreBoundMaxK && onelaunch_serves(p);
+}
+
 // Whether some group of a uniform-K call may run as its own cuBLAS GEMM: the
 // workspace then has a cuBLAS part. Ragged M: decided from the total rows (a
 // group can only be large if all rows together are), so that one workspace
 // serves every split of the same total.
 bool may_split_large_groups(const moegemm_ragged_m_problem_t& p) {
-  return sizes_on_host(p) && p.total_rows >= uniform_k_cublas_min_rows(p.n, p.k);
+  return sizes_on_host(p) && p.total_rows >= uniform_k_cublas_min_rows(p.n, p.k) && !onelaunch_takes_large_groups(p);
 }
 bool may_split_large_groups(const moegemm_gemm_list_t& p) {
   for (int i = 0; i < p.num_groups; ++i)
@@ -112,19 +136,6 @@ size_t workspace_for(const Problem& p, const Context& ctx, const PathChoice& cho
 // group has the same (0 otherwise: that keeps the default tile).
 constexpr int64_t kTileRows = 128;
 int64_t row_tiles_of_rows(int64_t rows) { return (rows + kTileRows - 1) / kTileRows; }
-
-// Whether the ragged-M one-launch kernel can serve `p` (config_select.h).
-bool onelaunch_serves(const moegemm_ragged_m_problem_t& p) {
-  RaggedOneLaunchInputs one;
-  one.num_groups = p.num_groups;
-  one.total_rows = p.total_rows;
-  one.n = p.n;
-  one.k = p.k;
-  one.accumulate = p.accumulate != 0;
-  one.zero_rows_on_device = p.zero_unused_rows != 0 && p.group_sizes_location == MOEGEMM_MEMORY_DEVICE;
-  one.b_list = p.b_ptrs != nullptr;
-  return ragged_m_onelaunch_serves(one);
-}
 
 UniformKTileInputs tile_inputs_of(const moegemm_ragged_m_problem_t& p) {
   UniformKTileInputs in;

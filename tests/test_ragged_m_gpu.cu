@@ -21,6 +21,7 @@
 //
 // Every test is SKIPPED (never passed) without an SM90 device (GpuTest).
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <string>
@@ -243,33 +244,49 @@ TEST_F(RaggedTest, AllGroupsEmptyLeavesDUntouched) {
 // Large groups (m_i * n >= 6 Mi) run as cuBLAS GEMMs on side streams beside
 // the grouped kernel, which takes the others: both parts, each B layout and
 // size location, overwrite and accumulate. With device sizes the grouped
-// kernel takes every group.
+// kernel takes every group; so does the one-launch kernel where AUTO takes it
+// with k <= 1024 (overwriting, contiguous B), unless MOEGEMM_UNIFORM_K_TILE
+// asks for the CUTLASS kernels. With k = 1032 the one-launch kernel takes
+// the groups beside the large ones straight from the ragged call.
+enum class Split { kYes, kNo, kUnlessOneLaunchTakesAll };
+
 struct LargeGroupCase {
   std::string name;
   RaggedSpec spec;
-  bool split;  // whether the path's reason must announce the large groups
+  Split split;  // whether the path's reason must announce the large groups
 };
 
+// Whether this process lets AUTO's one-launch kernel take a whole short-k call.
+bool onelaunch_may_take_all() {
+  const char* tile = std::getenv("MOEGEMM_UNIFORM_K_TILE");
+  return tile == nullptr || std::string(tile).empty() || std::string(tile) == "auto" ||
+         std::string(tile) == "onelaunch";
+}
+
 const std::vector<LargeGroupCase>& large_group_cases() {
-  auto large = [](moegemm_op_t op_b, moegemm_dtype_t d, std::vector<int64_t> sizes, BKind b, bool acc) {
+  auto large = [](moegemm_op_t op_b, moegemm_dtype_t d, std::vector<int64_t> sizes, BKind b, bool acc,
+                  int64_t k = 16) {
     const int64_t rows = sum_of(sizes) + 5;  // before `sizes` is moved from
-    return with(rs(rows, 2048, 16, std::move(sizes), op_b, BF, d), [&](RaggedSpec& s) {
+    return with(rs(rows, 2048, k, std::move(sizes), op_b, BF, d), [&](RaggedSpec& s) {
       s.b_kind = b;
       s.accumulate = acc;
     });
   };
+  using S = Split;
   static const std::vector<LargeGroupCase> c = {
-      {"fwd_bf16_one_large_contiguous_b", large(T, BF, {3100, 40, 0, 7}, BKind::Contiguous, false), true},
-      {"dgrad_bf16_to_fp32_one_large_host_list_acc", large(N, F32, {9, 3200, 130}, BKind::HostList, true), true},
-      {"fwd_bf16_to_fp32_all_large", large(T, F32, {3073, 3100}, BKind::Contiguous, false), true},
-      {"dgrad_bf16_large_first_and_last_acc", large(N, BF, {3300, 1, 200, 3090}, BKind::Contiguous, true), true},
-      // The grouped kernel's share read straight from the ragged call (the
-      // one-launch kernel, k = 16), skipping the large group between its groups.
-      {"dgrad_bf16_large_in_the_middle", large(N, BF, {40, 3100, 7, 0, 9}, BKind::Contiguous, false), true},
+      {"fwd_bf16_one_large_contiguous_b", large(T, BF, {3100, 40, 0, 7}, BKind::Contiguous, false),
+       S::kUnlessOneLaunchTakesAll},
+      {"dgrad_bf16_to_fp32_one_large_host_list_acc", large(N, F32, {9, 3200, 130}, BKind::HostList, true), S::kYes},
+      {"fwd_bf16_to_fp32_all_large", large(T, F32, {3073, 3100}, BKind::Contiguous, false),
+       S::kUnlessOneLaunchTakesAll},
+      {"dgrad_bf16_large_first_and_last_acc", large(N, BF, {3300, 1, 200, 3090}, BKind::Contiguous, true), S::kYes},
+      {"fwd_bf16_one_large_k1032", large(T, BF, {3100, 40, 0, 7}, BKind::Contiguous, false, 1032), S::kYes},
+      {"dgrad_bf16_large_in_the_middle_k1032", large(N, BF, {40, 3100, 7, 0, 9}, BKind::Contiguous, false, 1032),
+       S::kYes},
       {"fwd_bf16_device_sizes_stay_grouped",
        with(large(T, BF, {3100, 40, 0, 7}, BKind::Contiguous, false), [](RaggedSpec& s) { s.sizes_loc = DEV; }),
-       false},
-      {"dgrad_bf16_device_b_list_stays_grouped", large(N, BF, {3100, 40}, BKind::DeviceList, false), false},
+       S::kNo},
+      {"dgrad_bf16_device_b_list_stays_grouped", large(N, BF, {3100, 40}, BKind::DeviceList, false), S::kNo},
   };
   return c;
 }
@@ -284,7 +301,8 @@ TEST_P(RaggedLargeGroupTest, MatchesFloat64Reference) {
   ASSERT_EQ(moegemm_ragged_m_path(&call.problem, &path, &reason), MOEGEMM_STATUS_SUCCESS);
   EXPECT_EQ(path, MOEGEMM_PATH_UNIFORM_K);
   ASSERT_NE(reason, nullptr);
-  EXPECT_EQ(std::string(reason).find("large groups") != std::string::npos, c.split) << reason;
+  const bool split = c.split == Split::kYes || (c.split == Split::kUnlessOneLaunchTakesAll && !onelaunch_may_take_all());
+  EXPECT_EQ(std::string(reason).find("large groups") != std::string::npos, split) << reason;
   run_and_check(c.spec, MOEGEMM_PATH_UNIFORM_K);
 }
 
@@ -316,7 +334,7 @@ std::vector<ZeroCase> zero_cases() {
       {"fwd_bf16_device_sizes_no_tail", z(rs(227, 136, 64, {0, 120, 7, 100}, T, BF, BF), DEV), U},
       {"dgrad_bf16_device_sizes_clamped_to_t", z(rs(300, 64, 64, {100, 400, 9}, N, BF, BF), DEV), U},
       {"dgrad_bf16_host_sizes", z(rs(300, 136, 64, {0, 120, 7, 100}, N, BF, BF), HOST), U},
-      {"fwd_bf16_host_sizes_large_group_split", z(rs(3300, 2048, 16, {3100, 40, 0, 7}, T, BF, BF), HOST), U},
+      {"fwd_bf16_host_sizes_large_group_split", z(rs(3300, 2048, 1032, {3100, 40, 0, 7}, T, BF, BF), HOST), U},
       {"fwd_fp16_to_fp32_cublas_device_sizes", z(rs(300, 40, 20, {0, 120, 1, 100}, T, FP, F32), DEV), C},
       {"dgrad_fp16_cublas_host_sizes", z(rs(300, 40, 20, {0, 120, 1, 100}, N, FP, FP), HOST), C},
   };
@@ -408,7 +426,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, RaggedTileTest, ::testing::ValuesIn(tile_cases()
 
 // The split call (side streams forked from the caller's) can be captured.
 TEST_F(RaggedTest, LargeGroupSplitCanBeCaptured) {
-  RaggedSpec s = rs(3100 + 40 + 7, 2048, 16, {3100, 40, 7}, T, BF, BF);
+  RaggedSpec s = rs(3100 + 40 + 7, 2048, 1032, {3100, 40, 7}, T, BF, BF);  // k > 1024: split
   expect_captured_replays_match(s, MOEGEMM_PATH_UNIFORM_K);
 }
 
