@@ -45,9 +45,9 @@ if [[ " $STEPS " == *" tests "* ]]; then
   $B/tests/moegemm_host_tests --gtest_brief=1 2>&1 | tail -n 3 | tee -a "$OUT/check.log"
   $B/tests/moegemm_gpu_tests > "$OUT/gpu-tests.txt" 2>&1; t=$?
   MOEGEMM_USE_CUTLASS=0 $B/tests/moegemm_cublas_forced_tests >> "$OUT/gpu-tests.txt" 2>&1 || t=1
-  # The ragged-M tests again: with the one-launch kernel wherever it serves,
-  # and with the CUTLASS tiles only (AUTO's choice among them).
-  for tile in onelaunch cutlass; do
+  # The ragged-M tests again: with the one-launch kernel wherever it serves
+  # (each cluster shape), and with the CUTLASS tiles only (AUTO's choice among them).
+  for tile in onelaunch onelaunch-1x4 cutlass; do
     echo "== ragged-M tests with MOEGEMM_UNIFORM_K_TILE=$tile" >> "$OUT/gpu-tests.txt"
     MOEGEMM_UNIFORM_K_TILE=$tile $B/tests/moegemm_gpu_tests --gtest_filter='*Ragged*' >> "$OUT/gpu-tests.txt" 2>&1 || t=1
   done

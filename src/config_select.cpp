@@ -79,7 +79,9 @@ bool onelaunch_preferred(const UniformKTileInputs& in) {
 }  // namespace
 
 UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile requested) {
-  if (requested == UniformKTile::kOneLaunch128x128 && !in.onelaunch_serves) requested = UniformKTile::kAuto;
+  const bool onelaunch_requested = requested == UniformKTile::kOneLaunch128x128 ||
+                                  requested == UniformKTile::kOneLaunch128x128Cluster1x4;
+  if (onelaunch_requested && !in.onelaunch_serves) requested = UniformKTile::kAuto;
   if (requested == UniformKTile::kAuto && onelaunch_preferred(in)) return UniformKTile::kOneLaunch128x128;
   if (requested != UniformKTile::kAuto && requested != UniformKTile::kAutoCutlass) return requested;
   const int64_t n = in.n;

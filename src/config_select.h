@@ -43,7 +43,8 @@ enum class UniformKTile {
   kPingpong128x128Cluster1x4,    // ping-pong 128x128x64, cluster 1x4 (4 CTAs split 512 columns)
   kCooperative128x256,           // cooperative 128x256x64, cluster 1x2
   kCooperative128x256NoCluster,  // cooperative 128x256x64, no cluster (1x1)
-  kOneLaunch128x128,             // moegemm's own ragged-M kernel: no setup kernel (ragged form only)
+  kOneLaunch128x128,             // moegemm's own ragged-M kernel: no setup kernel (ragged form only), cluster 1x2
+  kOneLaunch128x128Cluster1x4,   // the same with a 1x4 cluster (4 CTAs share the token tile)
 };
 
 // The ragged-M one-launch kernel (ragged_m_onelaunch_sm90.cuh): what it

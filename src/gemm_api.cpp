@@ -102,7 +102,8 @@ bool onelaunch_serves(const moegemm_ragged_m_problem_t& p) {
 // cuBLAS).
 bool onelaunch_takes_large_groups(const moegemm_ragged_m_problem_t& p) {
   const UniformKTile requested = process_dispatch_env().uniform_k_tile;
-  return (requested == UniformKTile::kAuto || requested == UniformKTile::kOneLaunch128x128) &&
+  return (requested == UniformKTile::kAuto || requested == UniformKTile::kOneLaunch128x128 ||
+          requested == UniformKTile::kOneLaunch128x128Cluster1x4) &&
          p.k <= kOneLaunchStoreBoundMaxK && onelaunch_serves(p);
 }
 
@@ -243,7 +244,7 @@ Check run_uniform_k_split(const moegemm_gemm_list_t& p, const Context& ctx, void
   const CallerStreamWork grouped = [&](cudaStream_t s) -> Check {
     if (count == p.num_groups) return Check{};
     UniformKLaunch l = uniform_k_launch(rest, rest_tiles, ctx, workspace, s);
-    if (l.tile == UniformKTile::kOneLaunch128x128) {
+    if (l.tile == UniformKTile::kOneLaunch128x128 || l.tile == UniformKTile::kOneLaunch128x128Cluster1x4) {
       l.ragged = ragged;
       l.skip_groups = skip.get();
     } else {

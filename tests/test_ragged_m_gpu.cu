@@ -260,7 +260,7 @@ struct LargeGroupCase {
 bool onelaunch_may_take_all() {
   const char* tile = std::getenv("MOEGEMM_UNIFORM_K_TILE");
   return tile == nullptr || std::string(tile).empty() || std::string(tile) == "auto" ||
-         std::string(tile) == "onelaunch";
+         std::string(tile) == "onelaunch" || std::string(tile) == "onelaunch-1x4";
 }
 
 const std::vector<LargeGroupCase>& large_group_cases() {

@@ -66,11 +66,12 @@ bool encode_tiled(CUtensorMap* map, cuuint32_t rank, const void* base, const cuu
 // ---------------------------------------------------------------------------
 // Host: one-time set-up per (kernel, device)
 
-// Shared-memory opt-in and the number of clusters of `cluster_size` CTAs that
-// fit at once (the persistent grid), cached per device.
-template <auto Kernel>
-Check cached_max_clusters(int device, int sm_count, size_t smem_bytes, int threads, int cluster_size,
-                          const char* what, int* clusters) {
+// Shared-memory opt-in and the number of clusters of kClusterSize CTAs
+// (along x) that fit at once (the persistent grid), cached per device.
+template <auto Kernel, int kClusterSize>
+Check cached_max_clusters(int device, int sm_count, size_t smem_bytes, int threads, const char* what,
+                          int* clusters) {
+  constexpr int cluster_size = kClusterSize;
   static std::mutex mu;
   static std::vector<int> cached;
   std::lock_guard<std::mutex> lock(mu);

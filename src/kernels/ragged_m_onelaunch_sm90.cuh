@@ -19,9 +19,10 @@
 //   - Output slices of 64 rows wholly inside the group are TMA stores; the
 //     last, partial slice of a group is stored from registers, row by row.
 //
-// Work units: a 128-row tile of a group and a pair of 128-column tiles, one
-// per CTA of a 1x2 cluster (the pair multicasts the shared A tile). Units are
-// numbered group by group, the column pair outer and the row tile inner, so
+// Work units: a 128-row tile of a group and a set of 2 or 4 128-column tiles,
+// one per CTA of a 1x2 or 1x4 cluster (the CTAs multicast the shared A tile
+// to each other). Units are numbered group by group, the column set outer
+// and the row tile inner, so
 // that the CTAs working on a weight tile at the same time are neighbours and
 // read it from L2. Warp specialisation as in the one-launch wgrad kernel:
 // warp group 0 produces (one thread issues the TMA loads of a 6-stage
@@ -60,7 +61,9 @@
 namespace moegemm::detail::ragged_onelaunch {
 
 constexpr int kTileM = 128, kTileN = 128, kTileK = 64;
-constexpr int kClusterN = 2;  // the CTA pair splits 256 columns and shares the A tile
+// The CTAs of a cluster (2 or 4, Params::cluster_n) split 256 or 512
+// columns and share the A tile (each loads 128 / cluster_n of its rows).
+constexpr int kMaxClusterN = 4;
 constexpr int kStages = 6;
 constexpr int kThreads = 384;  // producer warp group + 2 consumer warp groups
 constexpr int kMaxGroups = kRaggedOneLaunchMaxGroups;
@@ -74,9 +77,6 @@ constexpr int kEpiBufferBytes = kSliceRows * kSliceRowBytes;
 constexpr uint64_t kCacheHintNormal = 0x1000000000000000ull;  // TMA::CacheHintSm90::EVICT_NORMAL
 
 using Pipeline = cutlass::PipelineTmaAsync<kStages>;
-// The pair is launched as a 2x1 cluster along the grid's x (the pipeline
-// only needs to know that both CTAs multicast into each other).
-using ClusterShape = cute::Shape<cute::Int<kClusterN>, cute::_1, cute::_1>;
 
 // Operand tiles in shared memory, 128-byte swizzle. A [rows, k] is K-major:
 // row r of a stage at 128 r bytes, so the two 64-row halves (one TMA box each,
@@ -119,7 +119,8 @@ struct Params {
   int k_blocks;
   int total_rows;
   int n_tiles;
-  int n_pairs;
+  int cluster_n;  // 2 or 4
+  int n_sets;     // ceil(n_tiles / cluster_n): column-tile sets of a cluster
   const int64_t* device_sizes;  // nullptr: host_sizes
   int32_t host_sizes[kMaxGroups];  // first g entries, already clamped to [0, T]
   // Host sizes only: groups whose rows this kernel leaves alone (bit i % 32
@@ -151,9 +152,9 @@ inline __device__ void prepare_groups(const Params& p, SharedStorage& s) {
   Scan64(*reinterpret_cast<typename Scan64::TempStorage*>(&s.epi[0][0][0])).InclusiveSum(size, inclusive);
   const int64_t start = min(inclusive - size, T);
   const int64_t end = min(inclusive, T);
-  // The host bounds the units of any sizes: (T / 128 + g) x n_pairs < 2^31.
+  // The host bounds the units of any sizes: (T / 128 + g) x n_sets < 2^31.
   const bool skip = i < p.g && ((p.skip_bits[i / 32] >> (i % 32)) & 1u) != 0;
-  const int32_t units = skip ? 0 : static_cast<int32_t>((end - start + kTileM - 1) / kTileM) * p.n_pairs;
+  const int32_t units = skip ? 0 : static_cast<int32_t>((end - start + kTileM - 1) / kTileM) * p.n_sets;
   __syncthreads();  // the scan storage is reused
   int32_t units_inclusive, units_total;
   Scan32(*reinterpret_cast<typename Scan32::TempStorage*>(&s.epi[0][0][0]))
@@ -189,23 +190,23 @@ __device__ __forceinline__ WorkTile work_tile(const Params& p, const SharedStora
   const int rows = s.group_start[lo + 1] - start;
   const int row_tiles = (rows + kTileM - 1) / kTileM;
   const int r = unit - s.unit_begin[lo];
-  const int pair = r / row_tiles;
-  const int m_tile = r - pair * row_tiles;
+  const int set = r / row_tiles;
+  const int m_tile = r - set * row_tiles;
   WorkTile w;
   w.group = lo;
   w.row0 = start + m_tile * kTileM;
   w.valid_rows = min(kTileM, rows - m_tile * kTileM);
-  w.n_tile = pair * kClusterN + cta_rank;
+  w.n_tile = set * p.cluster_n + cta_rank;
   return w;
 }
 
-// The units of one cluster, static and the same in both CTAs: unit
+// The units of one cluster, static and the same in all its CTAs: unit
 // r * clusters + c in round r.
 struct ClusterWork {
   int cluster, clusters, total;
-  __device__ explicit ClusterWork(int total_units)
-      : cluster(static_cast<int>(blockIdx.x) / kClusterN),
-        clusters(static_cast<int>(gridDim.x) / kClusterN),
+  __device__ ClusterWork(const Params& p, int total_units)
+      : cluster(static_cast<int>(blockIdx.x) / p.cluster_n),
+        clusters(static_cast<int>(gridDim.x) / p.cluster_n),
         total(total_units) {}
   __device__ int rounds() const { return (total + clusters - 1) / clusters; }
   __device__ int unit(int r) const { return r * clusters + cluster; }  // >= total: none this round
@@ -294,7 +295,7 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
   // past its last wait, so the MMAs of the two may overlap; epilogues overlap
   // freely.
   const int other_done = 3 + (1 - consumer), this_done = 3 + consumer;
-  const ClusterWork work(total_units);
+  const ClusterWork work(p, total_units);
   const int blocks = p.k_blocks;
   int local = 0;  // index of the unit among this CTA's
   for (int r = 0; r < work.rounds(); ++r) {
@@ -341,7 +342,9 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
 template <bool kBKMajor>
 __device__ void produce(const Params& p, SharedStorage& s, Pipeline& pipeline, int cta_rank, int total_units) {
   auto state = cutlass::make_producer_start_state<Pipeline>();
-  const ClusterWork work(total_units);
+  const ClusterWork work(p, total_units);
+  const int a_rows = kTileM / p.cluster_n;  // this CTA's share of the A tile
+  const uint16_t all_ctas = static_cast<uint16_t>((1 << p.cluster_n) - 1);
   for (int r = 0; r < work.rounds(); ++r) {
     const int unit = work.unit(r);
     if (unit >= total_units) continue;
@@ -353,11 +356,10 @@ __device__ void produce(const Params& p, SharedStorage& s, Pipeline& pipeline, i
       const int k0 = kb * kTileK;
       char* a = &s.a[state.index()][0];
       char* b = &s.b[state.index()][0];
-      // This CTA's half of the shared A tile, to both CTAs of the cluster
+      // This CTA's share of the common A tile, to every CTA of the cluster
       // (rows past T read as zeros).
-      cute::SM90_TMA_LOAD_MULTICAST_2D::copy(&p.tma_a, bar, static_cast<uint16_t>((1 << kClusterN) - 1),
-                                             kCacheHintNormal, a + cta_rank * kHalfBytes, k0,
-                                             w.row0 + 64 * cta_rank);
+      cute::SM90_TMA_LOAD_MULTICAST_2D::copy(&p.tma_a, bar, all_ctas, kCacheHintNormal,
+                                             a + cta_rank * a_rows * kTileK * 2, k0, w.row0 + a_rows * cta_rank);
       if constexpr (kBKMajor) {
         cute::SM90_TMA_LOAD_3D::copy(&p.tma_b, bar, kCacheHintNormal, b, k0, n0, w.group);
       } else {
@@ -385,7 +387,10 @@ __global__ void __launch_bounds__(kThreads, 1) ragged_m_onelaunch_kernel(const _
   pp.role = warp_group == 0 ? Pipeline::ThreadCategory::Producer : Pipeline::ThreadCategory::Consumer;
   pp.is_leader = threadIdx.x == 0;
   pp.num_consumers = 128;  // one warp group consumes each stage
-  Pipeline pipeline(s.pipeline, pp, ClusterShape{});
+  // The cluster lies along the grid's x; the pipeline needs its shape to
+  // know which CTAs multicast into this one (all of them).
+  Pipeline pipeline = p.cluster_n == 4 ? Pipeline(s.pipeline, pp, cute::Shape<cute::_4, cute::_1, cute::_1>{})
+                                       : Pipeline(s.pipeline, pp, cute::Shape<cute::_2, cute::_1, cute::_1>{});
   cute::cluster_arrive_relaxed();  // barrier init visible to the other CTA (waited below)
   if (threadIdx.x == 0) {
     cute::prefetch_tma_descriptor(reinterpret_cast<const cute::TmaDescriptor*>(&p.tma_a));
@@ -417,9 +422,19 @@ __global__ void __launch_bounds__(kThreads, 1) ragged_m_onelaunch_kernel(const _
 constexpr size_t kDynamicSmemBytes = sizeof(SharedStorage);
 static_assert(kDynamicSmemBytes <= 227 * 1024, "SM90 allows 227 KB of shared memory per block");
 
+// The occupancy (clusters that fit at once) of the kernel for either cluster size.
+template <auto Kernel>
+Check max_clusters_of(const UniformKLaunch& l, int cluster_n, int* clusters) {
+  constexpr const char* what = "ragged-M one-launch kernel set-up";
+  return cluster_n == 4
+             ? cached_max_clusters<Kernel, 4>(l.device, l.sm_count, kDynamicSmemBytes, kThreads, what, clusters)
+             : cached_max_clusters<Kernel, 2>(l.device, l.sm_count, kDynamicSmemBytes, kThreads, what, clusters);
+}
+
 // Enqueues the call. The dispatcher has checked ragged_m_onelaunch_serves.
 template <class AB, class ElementD, bool kBKMajor>
 Check run(const UniformKLaunch& l) {
+  const int cluster_n = l.tile == UniformKTile::kOneLaunch128x128Cluster1x4 ? 4 : 2;
   const moegemm_ragged_m_problem_t& p = *l.ragged;
   const int g = p.num_groups;
   const bool host_sizes = p.group_sizes_location == MOEGEMM_MEMORY_HOST;
@@ -432,9 +447,10 @@ Check run(const UniformKLaunch& l) {
   prm.k_blocks = static_cast<int>((p.k + kTileK - 1) / kTileK);
   prm.total_rows = static_cast<int>(p.total_rows);
   prm.n_tiles = static_cast<int>((p.n + kTileN - 1) / kTileN);
-  prm.n_pairs = (prm.n_tiles + kClusterN - 1) / kClusterN;
+  prm.cluster_n = cluster_n;
+  prm.n_sets = (prm.n_tiles + cluster_n - 1) / cluster_n;
   prm.device_sizes = host_sizes ? nullptr : p.group_sizes;
-  int64_t units = int64_t{g} * prm.n_pairs;  // the most there can be with device sizes
+  int64_t units = int64_t{g} * prm.n_sets;  // the most there can be with device sizes
   std::fill(std::begin(prm.skip_bits), std::end(prm.skip_bits), 0u);
   if (host_sizes) {
     // The kernel's rule, for the grid size (and to skip a call with no rows).
@@ -449,14 +465,14 @@ Check run(const UniformKLaunch& l) {
       start = end;
     }
     if (row_tiles == 0) return Check{};  // every group empty: nothing to write
-    units = row_tiles * prm.n_pairs;
+    units = row_tiles * prm.n_sets;
   } else {
-    units += (p.total_rows + kTileM - 1) / kTileM * prm.n_pairs;
+    units += (p.total_rows + kTileM - 1) / kTileM * prm.n_sets;
   }
 
   const cuuint64_t a_dims[2] = {static_cast<cuuint64_t>(p.k), static_cast<cuuint64_t>(p.total_rows)};
   const cuuint64_t a_strides[1] = {static_cast<cuuint64_t>(p.k) * sizeof(AB)};
-  const cuuint32_t a_box[2] = {64, 64};
+  const cuuint32_t a_box[2] = {64, static_cast<cuuint32_t>(kTileM / cluster_n)};
   const cuuint64_t b_inner = static_cast<cuuint64_t>(kBKMajor ? p.k : p.n);
   const cuuint64_t b_outer = static_cast<cuuint64_t>(kBKMajor ? p.n : p.k);
   const cuuint64_t b_dims[3] = {b_inner, b_outer, static_cast<cuuint64_t>(g)};
@@ -472,13 +488,10 @@ Check run(const UniformKLaunch& l) {
 
   constexpr auto kernel = ragged_m_onelaunch_kernel<AB, ElementD, kBKMajor>;
   int max_clusters = 0;
-  if (Check c = cached_max_clusters<kernel>(l.device, l.sm_count, kDynamicSmemBytes, kThreads, kClusterN,
-                                            "ragged-M one-launch kernel set-up", &max_clusters);
-      !c.ok())
-    return c;
+  if (Check c = max_clusters_of<kernel>(l, cluster_n, &max_clusters); !c.ok()) return c;
   const int clusters = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(units, max_clusters)));
-  const Sm90LaunchConfig launch(dim3(kClusterN * clusters), dim3(kThreads), kDynamicSmemBytes, dim3(kClusterN, 1, 1),
-                                l.stream, /*pdl=*/true);
+  const Sm90LaunchConfig launch(dim3(cluster_n * clusters), dim3(kThreads), kDynamicSmemBytes,
+                                dim3(cluster_n, 1, 1), l.stream, /*pdl=*/true);
   if (cudaError_t err = cudaLaunchKernelEx(&launch.cfg, kernel, prm); err != cudaSuccess) {
     (void)cudaGetLastError();
     return cuda_fail(err, "launch of the ragged-M one-launch kernel");

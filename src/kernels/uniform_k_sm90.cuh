@@ -512,6 +512,7 @@ Check UniformKInstance<AB, D, OpB>::run(const UniformKLaunch& l) {
     case UniformKTile::kCooperative128x256NoCluster:
       return uk_run<UniformKGemmFor<UkCooperativeNoCluster<D>, AB, D, OpB>>(l);
     case UniformKTile::kOneLaunch128x128:
+    case UniformKTile::kOneLaunch128x128Cluster1x4:
       if (l.ragged == nullptr)
         return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: the one-launch kernel serves the ragged form only"};
       return ragged_onelaunch::run<typename UkElement<AB>::type, typename UkElement<D>::type, OpB == MOEGEMM_OP_T>(l);

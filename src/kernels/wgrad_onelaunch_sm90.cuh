@@ -559,9 +559,8 @@ Check run(const WgradLaunch& l) {
     return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "cuTensorMapEncodeTiled rejected the output descriptor"};
 
   int max_clusters = 0;
-  if (Check c = cached_max_clusters<wgrad_onelaunch_kernel<ElementD>>(l.device, l.sm_count, kDynamicSmemBytes, kThreads,
-                                                                      kClusterM, "one-launch wgrad kernel set-up",
-                                                                      &max_clusters);
+  if (Check c = cached_max_clusters<wgrad_onelaunch_kernel<ElementD>, kClusterM>(
+          l.device, l.sm_count, kDynamicSmemBytes, kThreads, "one-launch wgrad kernel set-up", &max_clusters);
       !c.ok())
     return c;
   // Work units (cluster tiles); with device split sizes, the most there can be.
