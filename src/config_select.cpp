@@ -82,7 +82,9 @@ UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile re
   const bool onelaunch_requested = requested == UniformKTile::kOneLaunch128x128 ||
                                   requested == UniformKTile::kOneLaunch128x128Cluster1x4;
   if (onelaunch_requested && !in.onelaunch_serves) requested = UniformKTile::kAuto;
-  if (requested == UniformKTile::kAuto && onelaunch_preferred(in)) return UniformKTile::kOneLaunch128x128;
+  if (requested == UniformKTile::kAuto && onelaunch_preferred(in))
+    return in.k > kOneLaunchStoreBoundMaxK && in.n % 512 == 0 ? UniformKTile::kOneLaunch128x128Cluster1x4
+                                                              : UniformKTile::kOneLaunch128x128;
   if (requested != UniformKTile::kAuto && requested != UniformKTile::kAutoCutlass) return requested;
   const int64_t n = in.n;
   if (in.num_groups <= 0 || in.total_rows <= 0 || n <= 0 || n % 512 != 0) return UniformKTile::kPingpong128x128;

@@ -128,6 +128,11 @@ constexpr int64_t kUniformKCooperativeMinWaves = 6;
 //      serves the call and k <= kOneLaunchStoreBoundMaxK, or the 128x128
 //      tiles (row tiles as above x ceil(n / 128)) fit in one wave, or
 //      k <= kOneLaunchMaxK and they fit in kOneLaunchMaxWaves waves.
+//      Its cluster: 1x4 when k > kOneLaunchStoreBoundMaxK and n % 512 == 0
+//      (the 4 CTAs share the token tile; measured on issue 3's grid, U16:
+//      3-12% faster than 1x2 on most rows with k = 2048, geomean 0.97x the
+//      time there), else 1x2 (with k = 512 the 1x4 cluster was up to 8%
+//      slower from ~1024 tokens per expert on).
 //      kAutoCutlass (MOEGEMM_UNIFORM_K_TILE=cutlass) skips this step.
 UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile requested);
 

@@ -423,13 +423,17 @@ TEST(UniformKTileChoice, OneLaunchRequestFallsBackToAutoWhereNotServed) {
   UniformKTileInputs in = equal_groups(8, 64, 2048);
   in.onelaunch_serves = true;
   EXPECT_EQ(choose_uniform_k_tile(in, UniformKTile::kOneLaunch128x128), UniformKTile::kOneLaunch128x128);
+  EXPECT_EQ(choose_uniform_k_tile(in, UniformKTile::kOneLaunch128x128Cluster1x4),
+            UniformKTile::kOneLaunch128x128Cluster1x4);
   in.onelaunch_serves = false;
   EXPECT_EQ(choose_uniform_k_tile(in, UniformKTile::kOneLaunch128x128), choose(in));
+  EXPECT_EQ(choose_uniform_k_tile(in, UniformKTile::kOneLaunch128x128Cluster1x4), choose(in));
   EXPECT_NE(choose(in), UniformKTile::kOneLaunch128x128);
 }
 
 // AUTO's one-launch step (config_select.h, step 0).
 constexpr UniformKTile kUkOneLaunch = UniformKTile::kOneLaunch128x128;
+constexpr UniformKTile kUkOneLaunch1x4 = UniformKTile::kOneLaunch128x128Cluster1x4;
 
 UniformKTileInputs served(UniformKTileInputs in, int64_t k) {
   in.k = k;
@@ -448,25 +452,31 @@ TEST(UniformKTileChoice, OneLaunchForShortKAtAnySize) {
   EXPECT_EQ(choose(in), kUkPingpong1x4);
 }
 
+bool is_onelaunch(UniformKTile t) {
+  return t == UniformKTile::kOneLaunch128x128 || t == UniformKTile::kOneLaunch128x128Cluster1x4;
+}
+
 TEST(UniformKTileChoice, OneLaunchForLongerKUpToItsWaves) {
-  // k = 2048: up to 9 waves of 128x128 tiles (9 x 132 = 1188).
-  EXPECT_EQ(choose(served(equal_groups(8, 512, 2048), 2048)), kUkOneLaunch);   // 8 x 4 x 16 = 512 tiles
-  EXPECT_EQ(choose(served(equal_groups(9, 1024, 2048), 2048)), kUkOneLaunch);  // 9 x 8 x 16 = 1152
-  EXPECT_NE(choose(served(equal_groups(10, 1024, 2048), 2048)), kUkOneLaunch); // 1280
+  // k = 2048: up to 9 waves of 128x128 tiles (9 x 132 = 1188), with the 1x4 cluster.
+  EXPECT_EQ(choose(served(equal_groups(8, 512, 2048), 2048)), kUkOneLaunch1x4);   // 8 x 4 x 16 = 512 tiles
+  EXPECT_EQ(choose(served(equal_groups(9, 1024, 2048), 2048)), kUkOneLaunch1x4);  // 9 x 8 x 16 = 1152
+  EXPECT_FALSE(is_onelaunch(choose(served(equal_groups(10, 1024, 2048), 2048))));  // 1280
   EXPECT_EQ(choose(served(equal_groups(10, 1024, 2048), 4096)), choose(equal_groups(10, 1024, 2048)));
-  EXPECT_NE(choose(served(equal_groups(8, 512, 2048), 4097)), kUkOneLaunch);   // past kOneLaunchMaxK
+  EXPECT_FALSE(is_onelaunch(choose(served(equal_groups(8, 512, 2048), 4097))));  // past kOneLaunchMaxK
   // k = 7168: one wave at most (132 tiles).
-  EXPECT_EQ(choose(served(equal_groups(8, 128, 2048), 7168)), kUkOneLaunch);   // 8 x 16 = 128
-  EXPECT_NE(choose(served(equal_groups(9, 128, 2048), 7168)), kUkOneLaunch);   // 144
+  EXPECT_EQ(choose(served(equal_groups(8, 128, 2048), 7168)), kUkOneLaunch1x4);  // 8 x 16 = 128
+  EXPECT_FALSE(is_onelaunch(choose(served(equal_groups(9, 128, 2048), 7168))));  // 144
   // Device sizes: the row-tile estimate, g x ceil(rows / 128) + g / 2.
   UniformKTileInputs dev = served(equal_groups(8, 128, 512, MOEGEMM_OP_T, true), 7168);  // (8 + 4) x 4 = 48
-  EXPECT_EQ(choose(dev), kUkOneLaunch);
+  EXPECT_EQ(choose(dev), kUkOneLaunch1x4);
   dev = served(equal_groups(8, 128, 2048, MOEGEMM_OP_T, true), 7168);  // (8 + 4) x 16 = 192
-  EXPECT_NE(choose(dev), kUkOneLaunch);
+  EXPECT_FALSE(is_onelaunch(choose(dev)));
+  // n not a multiple of 512: the 1x2 cluster.
+  EXPECT_EQ(choose(served(equal_groups(8, 64, 768), 2048)), kUkOneLaunch);
   // Without the SM count: only the short-k step.
   UniformKTileInputs no_sms = served(equal_groups(8, 64, 2048), 2048);
   no_sms.sm_count = 0;
-  EXPECT_NE(choose(no_sms), kUkOneLaunch);
+  EXPECT_FALSE(is_onelaunch(choose(no_sms)));
 }
 
 TEST(UniformKTileChoice, CutlassRequestSkipsTheOneLaunchStep) {

@@ -1629,6 +1629,8 @@ TEST(DispatchEnvTile, UniformKTileParsed) {
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "onelaunch").uniform_k_tile,
             UniformKTile::kOneLaunch128x128);
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "cutlass").uniform_k_tile, UniformKTile::kAutoCutlass);
+  EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "onelaunch-1x4").uniform_k_tile,
+            UniformKTile::kOneLaunch128x128Cluster1x4);
   const auto bad = parse_dispatch_env(nullptr, nullptr, nullptr, "fast");
   EXPECT_EQ(bad.uniform_k_tile, UniformKTile::kAuto);
   EXPECT_TRUE(names(bad.problems, "MOEGEMM_UNIFORM_K_TILE"));

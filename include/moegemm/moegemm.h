@@ -179,14 +179,16 @@ moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t
  *   MOEGEMM_WARN_FALLBACK=1     print one line on stderr per distinct reason a
  *                               call falls back to cuBLAS, naming the rule.
  *   MOEGEMM_NUM_STREAMS=N       streams of the cuBLAS path (default 4, 1..16).
- *   MOEGEMM_UNIFORM_K_TILE=auto|cutlass|onelaunch|pingpong|pingpong-1x4|cooperative|
- *                          cooperative-nocluster
+ *   MOEGEMM_UNIFORM_K_TILE=auto|cutlass|onelaunch|onelaunch-1x4|pingpong|pingpong-1x4|
+ *                          cooperative|cooperative-nocluster
  *                               kernel / tile of the uniform-K path (tuning; default
  *                               auto: for the ragged form, overwriting, contiguous B,
  *                               at most 256 groups, no zero_unused_rows with device
  *                               sizes, moegemm's one-launch kernel (no setup kernel)
  *                               when k <= 1024, or the 128x128 tiles fit in one wave
- *                               on the GPU's SMs, or k <= 4096 and they fit in 9;
+ *                               on the GPU's SMs, or k <= 4096 and they fit in 9
+ *                               (its cluster 1x4 when k > 1024 and n % 512 == 0,
+ *                               else 1x2);
  *                               otherwise ("cutlass" starts here) a CUTLASS kernel:
  *                               n % 512 != 0: ping-pong 128x128, cluster 1x2;
  *                               else by waves of tiles on the GPU's SMs: with host
