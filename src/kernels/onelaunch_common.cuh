@@ -15,6 +15,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include <cute/arch/copy_sm90_desc.hpp>
 #include <cute/tensor.hpp>
 
 #include "cutlass/numeric_types.h"
@@ -95,6 +96,80 @@ Check cached_max_clusters(int device, int sm_count, size_t smem_bytes, int threa
   }
   *clusters = cached[device];
   return Check{};
+}
+
+// ---------------------------------------------------------------------------
+// Device: the TMA pipeline and a consumer warp group's mainloop
+
+// The kernels' prologue around the grid-dependency wait: the split sizes,
+// inputs and outputs may come from the previous kernel in the stream, so
+// nothing global is touched before the wait; sizes passed on the host (in
+// the kernel parameters) are prepared before it, overlapping that kernel's
+// tail. Thread 0 first prefetches the two operand descriptors.
+template <class Prepare>
+__device__ __forceinline__ void onelaunch_prologue(const CUtensorMap* a, const CUtensorMap* b, bool prefetch,
+                                                   bool sizes_on_host, Prepare&& prepare) {
+  if (threadIdx.x == 0 && prefetch) {
+    cute::prefetch_tma_descriptor(reinterpret_cast<const cute::TmaDescriptor*>(a));
+    cute::prefetch_tma_descriptor(reinterpret_cast<const cute::TmaDescriptor*>(b));
+  }
+  if (sizes_on_host) prepare();
+  grid_dependency_wait();
+  if (!sizes_on_host) prepare();
+  allow_dependent_grids();
+}
+
+// Parameters of the kernels' TMA pipeline: warp group 0 produces (its thread
+// 0 issues the loads of `tx_bytes` per stage), and each stage is consumed by
+// one whole consumer warp group.
+template <class Pipeline>
+__device__ __forceinline__ typename Pipeline::Params onelaunch_pipeline_params(int warp_group, uint32_t tx_bytes) {
+  typename Pipeline::Params pp;
+  pp.transaction_bytes = tx_bytes;
+  pp.role = warp_group == 0 ? Pipeline::ThreadCategory::Producer : Pipeline::ThreadCategory::Consumer;
+  pp.is_leader = threadIdx.x == 0;
+  pp.num_consumers = 128;
+  return pp;
+}
+
+// `blocks` (>= 1) k-blocks of one tile from the TMA pipeline into `acc`
+// (the first MMA overwrites it). One k-block of MMAs stays in flight: the
+// one before has read its stage, which is then released. Past its last wait
+// the warp group arrives on named barrier `this_done` (when `has_next`), so
+// that the other consumer may start waiting on its own tile: the two run
+// their mainloops in tile order (a stage's full barrier only tells phases
+// apart by parity) while their MMAs and epilogues may overlap.
+// before_mma(kb, stage) runs after each stage's wait (the wgrad kernel
+// zeroes k tails there).
+template <class TiledMma, class FragmentA, class FragmentB, class Accumulators, class Pipeline, class State,
+          class BeforeMma>
+__device__ __forceinline__ void consume_tile(TiledMma& mma, const FragmentA& tCrA, const FragmentB& tCrB,
+                                             Accumulators& acc, Pipeline& pipeline, State& state, int blocks,
+                                             bool has_next, int this_done, BeforeMma&& before_mma) {
+  using namespace cute;
+  mma.accumulate_ = GMMA::ScaleOut::Zero;
+  warpgroup_fence_operand(acc);
+  State previous;
+  for (int kb = 0; kb < blocks; ++kb) {
+    pipeline.consumer_wait(state);
+    if (kb == blocks - 1 && has_next) cutlass::arch::NamedBarrier::arrive(256, this_done);
+    const int stage = state.index();
+    before_mma(kb, stage);
+    warpgroup_arrive();
+#pragma unroll
+    for (int kk = 0; kk < size<2>(tCrA); ++kk) {
+      cute::gemm(mma, tCrA(_, _, kk, stage), tCrB(_, _, kk, stage), acc);
+      mma.accumulate_ = GMMA::ScaleOut::One;
+    }
+    warpgroup_commit_batch();
+    warpgroup_wait<1>();
+    if (kb > 0) pipeline.consumer_release(previous);
+    previous = state;
+    ++state;
+  }
+  warpgroup_wait<0>();
+  pipeline.consumer_release(previous);
+  warpgroup_fence_operand(acc);
 }
 
 // ---------------------------------------------------------------------------

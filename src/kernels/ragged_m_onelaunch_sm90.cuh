@@ -288,12 +288,7 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
 
   cutlass::PipelineState<kStages> state;
   uint32_t slice_count = 0;
-  // The two consumers run their mainloops in unit order (each waits for the
-  // other's previous one): a stage's full barrier only tells phases apart by
-  // parity, so a consumer running ahead by a whole round of the pipeline
-  // would take the previous round's data for its own. A consumer signals once
-  // past its last wait, so the MMAs of the two may overlap; epilogues overlap
-  // freely.
+  // The two consumers run their mainloops in unit order (consume_tile).
   const int other_done = 3 + (1 - consumer), this_done = 3 + consumer;
   const ClusterWork work(p, total_units);
   const int blocks = p.k_blocks;
@@ -309,30 +304,7 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
     const WorkTile w = work_tile(p, s, unit, cta_rank);
     const bool has_next = work.unit(r + 1) < total_units;
     if (index > 0) cutlass::arch::NamedBarrier::sync(256, other_done);
-    mma.accumulate_ = GMMA::ScaleOut::Zero;
-    warpgroup_fence_operand(acc);
-    cutlass::PipelineState<kStages> previous;
-    for (int kb = 0; kb < blocks; ++kb) {
-      pipeline.consumer_wait(state);
-      // Past its last wait: the other consumer may start waiting on its unit.
-      if (kb == blocks - 1 && has_next) cutlass::arch::NamedBarrier::arrive(256, this_done);
-      const int stage = state.index();
-      warpgroup_arrive();
-#pragma unroll
-      for (int kk = 0; kk < size<2>(tCrA); ++kk) {
-        cute::gemm(mma, tCrA(_, _, kk, stage), tCrB(_, _, kk, stage), acc);
-        mma.accumulate_ = GMMA::ScaleOut::One;
-      }
-      warpgroup_commit_batch();
-      // One k-block of MMAs stays in flight; the one before has read its stage.
-      warpgroup_wait<1>();
-      if (kb > 0) pipeline.consumer_release(previous);
-      previous = state;
-      ++state;
-    }
-    warpgroup_wait<0>();
-    pipeline.consumer_release(previous);
-    warpgroup_fence_operand(acc);
+    consume_tile(mma, tCrA, tCrB, acc, pipeline, state, blocks, has_next, this_done, [](int, int) {});
     store_tile<ElementD>(p, s, consumer, t, w, acc, slice_count);
   }
   // Shared memory must outlive the reads of the last stores.
@@ -382,28 +354,13 @@ __global__ void __launch_bounds__(kThreads, 1) ragged_m_onelaunch_kernel(const _
   const int warp_group = static_cast<int>(threadIdx.x) / 128;
   const int cta_rank = static_cast<int>(cute::block_rank_in_cluster());
 
-  Pipeline::Params pp;
-  pp.transaction_bytes = kStageTxBytes;
-  pp.role = warp_group == 0 ? Pipeline::ThreadCategory::Producer : Pipeline::ThreadCategory::Consumer;
-  pp.is_leader = threadIdx.x == 0;
-  pp.num_consumers = 128;  // one warp group consumes each stage
+  const auto pp = onelaunch_pipeline_params<Pipeline>(warp_group, kStageTxBytes);
   // The cluster lies along the grid's x; the pipeline needs its shape to
   // know which CTAs multicast into this one (all of them).
   Pipeline pipeline = p.cluster_n == 4 ? Pipeline(s.pipeline, pp, cute::Shape<cute::_4, cute::_1, cute::_1>{})
                                        : Pipeline(s.pipeline, pp, cute::Shape<cute::_2, cute::_1, cute::_1>{});
   cute::cluster_arrive_relaxed();  // barrier init visible to the other CTA (waited below)
-  if (threadIdx.x == 0) {
-    cute::prefetch_tma_descriptor(reinterpret_cast<const cute::TmaDescriptor*>(&p.tma_a));
-    cute::prefetch_tma_descriptor(reinterpret_cast<const cute::TmaDescriptor*>(&p.tma_b));
-  }
-  // Group sizes, inputs and D may come from the previous kernel: wait for it
-  // before touching global memory. Host sizes are kernel parameters, so their
-  // preparation overlaps that kernel's tail.
-  const bool sizes_on_host = p.device_sizes == nullptr;
-  if (sizes_on_host) prepare_groups(p, s);
-  grid_dependency_wait();
-  if (!sizes_on_host) prepare_groups(p, s);
-  allow_dependent_grids();
+  onelaunch_prologue(&p.tma_a, &p.tma_b, /*prefetch=*/true, p.device_sizes == nullptr, [&] { prepare_groups(p, s); });
   const int total_units = s.unit_begin[p.g];
   cute::cluster_wait();
 

@@ -356,12 +356,7 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
 
   cutlass::PipelineState<kStages> state;
   uint32_t slice_count = 0;
-  // The two consumers run their mainloops in tile order (each waits for the
-  // other's previous one): a stage's full barrier only tells phases apart by
-  // parity, so a consumer running ahead by a whole round of the pipeline
-  // would take the previous round's data for its own. A consumer signals once
-  // past its last wait, so the MMAs of the two may overlap; epilogues overlap
-  // freely.
+  // The two consumers run their mainloops in tile order (consume_tile).
   const int other_done = 3 + (1 - consumer), this_done = 3 + consumer;
   const ClusterWork work(s, total_units);
   int local = 0;  // index of the unit among this CTA's
@@ -380,36 +375,15 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
     if (blocks == 0) {
       if (has_next) cutlass::arch::NamedBarrier::arrive(256, this_done);
     } else {
-      mma.accumulate_ = GMMA::ScaleOut::Zero;
-      warpgroup_fence_operand(acc);
-      cutlass::PipelineState<kStages> previous;
-      for (int kb = 0; kb < blocks; ++kb) {
-        pipeline.consumer_wait(state);
-        // Past its last wait: the other consumer may start waiting on its tile.
-        if (kb == blocks - 1 && has_next) cutlass::arch::NamedBarrier::arrive(256, this_done);
-        const int stage = state.index();
+      // Rows of a group's last k-block past its k belong to the next group.
+      consume_tile(mma, tCrA, tCrB, acc, pipeline, state, blocks, has_next, this_done, [&](int kb, int stage) {
         const int valid = w.k - kb * kTileK;
         if (valid < kTileK) {
           zero_k_tail(reinterpret_cast<char*>(&s.a[stage][0]), reinterpret_cast<char*>(&s.b[stage][0]), valid, t);
           cutlass::arch::fence_view_async_shared();  // generic writes -> WGMMA reads
           cutlass::arch::NamedBarrier::sync(128, 1 + consumer);
         }
-        warpgroup_arrive();
-#pragma unroll
-        for (int kk = 0; kk < size<2>(tCrA); ++kk) {
-          cute::gemm(mma, tCrA(_, _, kk, stage), tCrB(_, _, kk, stage), acc);
-          mma.accumulate_ = GMMA::ScaleOut::One;
-        }
-        warpgroup_commit_batch();
-        // One k-block of MMAs stays in flight; the one before has read its stage.
-        warpgroup_wait<1>();
-        if (kb > 0) pipeline.consumer_release(previous);
-        previous = state;
-        ++state;
-      }
-      warpgroup_wait<0>();
-      pipeline.consumer_release(previous);
-      warpgroup_fence_operand(acc);
+      });
     }
     // Accumulating, a group emptied by clamping has nothing to add.
     if (!(p.accumulate && blocks == 0)) store_tile<ElementD>(p, s, consumer, t, w, acc, blocks == 0, slice_count);
@@ -456,25 +430,12 @@ __global__ void __launch_bounds__(kThreads, 1) wgrad_onelaunch_kernel(const __gr
   const int warp_group = static_cast<int>(threadIdx.x) / 128;
   const int cta_rank = static_cast<int>(cute::block_rank_in_cluster());
 
-  Pipeline::Params pp;
-  pp.transaction_bytes = kStageTxBytes;
-  pp.role = warp_group == 0 ? Pipeline::ThreadCategory::Producer : Pipeline::ThreadCategory::Consumer;
-  pp.is_leader = threadIdx.x == 0;
-  pp.num_consumers = 128;  // one warp group consumes each stage
+  const auto pp = onelaunch_pipeline_params<Pipeline>(warp_group, kStageTxBytes);
   Pipeline pipeline(s.pipeline, pp, ClusterShape{});
   cute::cluster_arrive_relaxed();  // barrier init visible to the other CTA (waited below)
-  if (threadIdx.x == 0 && p.total_tokens > 0) {
-    cute::prefetch_tma_descriptor(reinterpret_cast<const cute::TmaDescriptor*>(&p.tma_dy));
-    cute::prefetch_tma_descriptor(reinterpret_cast<const cute::TmaDescriptor*>(&p.tma_x));
-  }
-  // Split sizes, inputs and outputs may come from the previous kernel: wait
-  // for it before touching global memory. Host split sizes are kernel
-  // parameters, so their preparation overlaps that kernel's tail.
-  const bool sizes_on_host = p.device_sizes == nullptr;
-  if (sizes_on_host) prepare_groups(p, s);
-  grid_dependency_wait();
-  if (!sizes_on_host) prepare_groups(p, s);
-  allow_dependent_grids();
+  // (No descriptors exist for X and dY without tokens.)
+  onelaunch_prologue(&p.tma_dy, &p.tma_x, p.total_tokens > 0, p.device_sizes == nullptr,
+                     [&] { prepare_groups(p, s); });
   // Accumulating, empty groups are left as they are: only the non-empty
   // ones (sorted first) get tiles.
   const int scheduled = p.accumulate ? s.scheduled_groups : p.g;
