@@ -96,10 +96,21 @@ constexpr int64_t kOneLaunchMaxWaves = 9;
 constexpr int64_t kUniformKCooperativeMinWaves = 6;
 
 // AUTO, in this order (an explicit request, MOEGEMM_UNIFORM_K_TILE, is
-// returned as is). Row tiles: exact with host sizes, else estimated as
+// returned as is, except a one-launch request for a call that kernel does
+// not serve, which is AUTO). Row tiles: exact with host sizes, else estimated as
 // g x ceil(rows per group / 128) + g / 2 (a ragged group's last row tile is
 // half empty on average; over issue 3's grid this estimate picks within 0.6%
 // of the faster tile, the same without the g / 2 term within 3.5%).
+//   0. The one-launch kernel (no setup kernel) where it
+//      serves the call and k <= kOneLaunchStoreBoundMaxK, or the 128x128
+//      tiles (row tiles as above x ceil(n / 128)) fit in one wave, or
+//      k <= kOneLaunchMaxK and they fit in kOneLaunchMaxWaves waves.
+//      Its cluster: 1x4 when k > kOneLaunchStoreBoundMaxK and n % 512 == 0
+//      (the 4 CTAs share the token tile; measured on issue 3's grid, U16:
+//      3-12% faster than 1x2 on most rows with k = 2048, geomean 0.97x the
+//      time there), else 1x2 (with k = 512 the 1x4 cluster was up to 8%
+//      slower from ~1024 tokens per expert on).
+//      kAutoCutlass (MOEGEMM_UNIFORM_K_TILE=cutlass) skips this step.
 //   1. n not a multiple of 512 (or unknown), or no rows: ping-pong 128x128
 //      with the 1x2 cluster. The other tiles' clusters span 512 columns.
 //   2. With exact row tiles (host sizes): the 128x128 tiles need more than
@@ -124,16 +135,6 @@ constexpr int64_t kUniformKCooperativeMinWaves = 6;
 //      faster of it and the cooperative tile over the grid (at most 6.5% off
 //      on one row), against 0.67% for the previous rule by tile count and
 //      B's layout (dgrad 16x2048x7168 at 64 tokens: 195 -> 180 us).
-//   0. Before all of these, the one-launch kernel (no setup kernel) where it
-//      serves the call and k <= kOneLaunchStoreBoundMaxK, or the 128x128
-//      tiles (row tiles as above x ceil(n / 128)) fit in one wave, or
-//      k <= kOneLaunchMaxK and they fit in kOneLaunchMaxWaves waves.
-//      Its cluster: 1x4 when k > kOneLaunchStoreBoundMaxK and n % 512 == 0
-//      (the 4 CTAs share the token tile; measured on issue 3's grid, U16:
-//      3-12% faster than 1x2 on most rows with k = 2048, geomean 0.97x the
-//      time there), else 1x2 (with k = 512 the 1x4 cluster was up to 8%
-//      slower from ~1024 tokens per expert on).
-//      kAutoCutlass (MOEGEMM_UNIFORM_K_TILE=cutlass) skips this step.
 UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile requested);
 
 // Large groups of the uniform-K path run as their own cuBLAS GEMMs (on side
