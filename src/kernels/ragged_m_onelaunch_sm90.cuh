@@ -67,7 +67,7 @@ constexpr int kMaxClusterN = 4;
 constexpr int kStages = 6;
 constexpr int kThreads = 384;  // producer warp group + 2 consumer warp groups
 constexpr int kMaxGroups = kRaggedOneLaunchMaxGroups;
-static_assert(kMaxGroups <= kThreads, "one group per thread in prepare_groups");
+static_assert(kMaxGroups + 1 <= kThreads, "one group per thread in prepare_groups");
 constexpr int kHalfBytes = 64 * kTileK * 2;  // 64 rows (or columns) x 64 k of a 16-bit operand: 8 KB
 constexpr int kOperandStageBytes = 2 * kHalfBytes;
 constexpr int kStageTxBytes = 2 * kOperandStageBytes;
@@ -121,11 +121,13 @@ struct Params {
   int n_tiles;
   int cluster_n;  // 2 or 4
   int n_sets;     // ceil(n_tiles / cluster_n): column-tile sets of a cluster
-  const int64_t* device_sizes;  // nullptr: host_sizes
-  int32_t host_sizes[kMaxGroups];  // first g entries, already clamped to [0, T]
-  // Host sizes only: groups whose rows this kernel leaves alone (bit i % 32
-  // of word i / 32), the large groups that run as cuBLAS GEMMs beside it.
-  uint32_t skip_bits[kMaxGroups / 32];
+  const int64_t* device_sizes;  // nullptr: the host tables below
+  // Host sizes: what prepare_groups makes of them, computed by the launcher
+  // (first g + 1 entries): each group's clamped first row ([g]: the end of
+  // the last group) and first work unit ([g]: all units). Groups that run as
+  // cuBLAS GEMMs beside the kernel get no units.
+  int32_t host_group_start[kMaxGroups + 1];
+  int32_t host_unit_begin[kMaxGroups + 1];
 };
 
 // ---------------------------------------------------------------------------
@@ -135,17 +137,27 @@ struct Params {
 // All threads; ends with a barrier. Sizes follow moegemm.h's clamping rule
 // (each clamped to [0, T]; start_i = min(s_0 + ... + s_{i-1}, T),
 // m_i = min(start_i + s_i, T) - start_i), as the setup kernel of the CUTLASS
-// kernels applies it.
+// kernels applies it. Host sizes come as finished tables: a copy instead of
+// two block scans, on the path to the first load (0.6 µs less per call on an
+// H100).
 inline __device__ void prepare_groups(const Params& p, SharedStorage& s) {
+  const int i = static_cast<int>(threadIdx.x);
+  if (p.device_sizes == nullptr) {
+    if (i <= p.g) {
+      s.group_start[i] = p.host_group_start[i];
+      s.unit_begin[i] = p.host_unit_begin[i];
+    }
+    __syncthreads();
+    return;
+  }
   using Scan64 = cub::BlockScan<int64_t, kThreads>;
   using Scan32 = cub::BlockScan<int32_t, kThreads>;
   static_assert(sizeof(typename Scan64::TempStorage) <= sizeof(s.epi));
   static_assert(sizeof(typename Scan32::TempStorage) <= sizeof(s.epi));
-  const int i = static_cast<int>(threadIdx.x);
   const int64_t T = p.total_rows;
   int64_t size = 0;
   if (i < p.g) {
-    const int64_t v = p.device_sizes != nullptr ? p.device_sizes[i] : int64_t{p.host_sizes[i]};
+    const int64_t v = p.device_sizes[i];
     size = v < 0 ? 0 : (v > T ? T : v);  // sums stay below g * T < 2^40
   }
   int64_t inclusive;
@@ -153,8 +165,7 @@ inline __device__ void prepare_groups(const Params& p, SharedStorage& s) {
   const int64_t start = min(inclusive - size, T);
   const int64_t end = min(inclusive, T);
   // The host bounds the units of any sizes: (T / 128 + g) x n_sets < 2^31.
-  const bool skip = i < p.g && ((p.skip_bits[i / 32] >> (i % 32)) & 1u) != 0;
-  const int32_t units = skip ? 0 : static_cast<int32_t>((end - start + kTileM - 1) / kTileM) * p.n_sets;
+  const int32_t units = static_cast<int32_t>((end - start + kTileM - 1) / kTileM) * p.n_sets;
   __syncthreads();  // the scan storage is reused
   int32_t units_inclusive, units_total;
   Scan32(*reinterpret_cast<typename Scan32::TempStorage*>(&s.epi[0][0][0]))
@@ -204,9 +215,9 @@ __device__ __forceinline__ WorkTile work_tile(const Params& p, const SharedStora
 // r * clusters + c in round r.
 struct ClusterWork {
   int cluster, clusters, total;
-  __device__ ClusterWork(const Params& p, int total_units)
-      : cluster(static_cast<int>(blockIdx.x) / p.cluster_n),
-        clusters(static_cast<int>(gridDim.x) / p.cluster_n),
+  __device__ ClusterWork(int total_units)
+      : cluster(static_cast<int>(cute::cluster_id_in_grid().x)),
+        clusters(static_cast<int>(cute::cluster_grid_dims().x)),
         total(total_units) {}
   __device__ int rounds() const { return (total + clusters - 1) / clusters; }
   __device__ int unit(int r) const { return r * clusters + cluster; }  // >= total: none this round
@@ -290,7 +301,7 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
   uint32_t slice_count = 0;
   // The two consumers run their mainloops in unit order (consume_tile).
   const int other_done = 3 + (1 - consumer), this_done = 3 + consumer;
-  const ClusterWork work(p, total_units);
+  const ClusterWork work(total_units);
   const int blocks = p.k_blocks;
   int local = 0;  // index of the unit among this CTA's
   for (int r = 0; r < work.rounds(); ++r) {
@@ -314,7 +325,7 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
 template <bool kBKMajor>
 __device__ void produce(const Params& p, SharedStorage& s, Pipeline& pipeline, int cta_rank, int total_units) {
   auto state = cutlass::make_producer_start_state<Pipeline>();
-  const ClusterWork work(p, total_units);
+  const ClusterWork work(total_units);
   const int a_rows = kTileM / p.cluster_n;  // this CTA's share of the A tile
   const uint16_t all_ctas = static_cast<uint16_t>((1 << p.cluster_n) - 1);
   for (int r = 0; r < work.rounds(); ++r) {
@@ -377,6 +388,7 @@ __global__ void __launch_bounds__(kThreads, 1) ragged_m_onelaunch_kernel(const _
 // Host launcher
 
 constexpr size_t kDynamicSmemBytes = sizeof(SharedStorage);
+static_assert(sizeof(Params) <= 4096, "kernel parameters: at most 4 KB without the large-parameter opt-in");
 static_assert(kDynamicSmemBytes <= 227 * 1024, "SM90 allows 227 KB of shared memory per block");
 
 // The occupancy (clusters that fit at once) of the kernel for either cluster size.
@@ -408,19 +420,20 @@ Check run(const UniformKLaunch& l) {
   prm.n_sets = (prm.n_tiles + cluster_n - 1) / cluster_n;
   prm.device_sizes = host_sizes ? nullptr : p.group_sizes;
   int64_t units = int64_t{g} * prm.n_sets;  // the most there can be with device sizes
-  std::fill(std::begin(prm.skip_bits), std::end(prm.skip_bits), 0u);
   if (host_sizes) {
-    // The kernel's rule, for the grid size (and to skip a call with no rows).
+    // prepare_groups' tables (and the grid size; a call with no rows is skipped).
     int64_t start = 0, row_tiles = 0;
     for (int i = 0; i < g; ++i) {
       const int64_t v = std::clamp<int64_t>(p.group_sizes[i], 0, p.total_rows);
-      prm.host_sizes[i] = static_cast<int32_t>(v);
       const int64_t end = std::min(start + v, p.total_rows);
+      prm.host_group_start[i] = static_cast<int32_t>(start);
+      prm.host_unit_begin[i] = static_cast<int32_t>(row_tiles * prm.n_sets);
       const bool skip = l.skip_groups != nullptr && l.skip_groups[i];
-      if (skip) prm.skip_bits[i / 32] |= 1u << (i % 32);
-      else row_tiles += (end - start + kTileM - 1) / kTileM;
+      if (!skip) row_tiles += (end - start + kTileM - 1) / kTileM;
       start = end;
     }
+    prm.host_group_start[g] = static_cast<int32_t>(start);
+    prm.host_unit_begin[g] = static_cast<int32_t>(row_tiles * prm.n_sets);
     if (row_tiles == 0) return Check{};  // every group empty: nothing to write
     units = row_tiles * prm.n_sets;
   } else {
