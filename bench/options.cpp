@@ -206,7 +206,8 @@ Method
   --repeat N          timed calls per measurement, median and min/max (default 40, min %d)
   --warmup N          untimed calls first (default 5, min %d)
   --rounds N          the calls of each measurement in N rounds, every peer timed once a
-                      round, so that a drift of the GPU's clock over a problem weighs on
+                      round and the peers' order rotated each round, so that a drift of the
+                      GPU's clock over a problem, and which peer ran just before, weigh on
                       all peers alike (default 4)
   --graph             also time CUDA-graph replays (GPU time without host launch cost)
 

@@ -397,8 +397,8 @@ bool write_markdown(const std::string& path, const Report& report) {
                device_line(report).c_str(), ceilings_line(report.ceilings).c_str());
   if (report.options != nullptr)
     std::fprintf(f,
-                 "Median of %d calls in %d interleaved rounds (every peer timed in each); eager = CUDA "
-                 "events around the host call%s%s.\n\n",
+                 "Median of %d calls in %d interleaved rounds (every peer timed in each, the peers' order "
+                 "rotated each round); eager = CUDA events around the host call%s%s.\n\n",
                  report.options->repeat, report.options->rounds,
                  report.options->graph ? ", graph = CUDA-graph replay (GPU time only)" : "",
                  report.options->accumulate ? "; accumulating (D += ...)" : "");

@@ -86,8 +86,11 @@ struct PeerTiming {
 // every peer's share of the ctx.repeat eager calls and graph replays, so that
 // a drift of the GPU's clock or temperature over a problem (seconds on the
 // large shapes) weighs on every peer alike instead of on whichever ran last.
-// A peer warms up with ctx.warmup calls in the first round and one call in
-// each later one (the other peers ran in between).
+// Round r starts at peer r % peers: on the power-bound large shapes a peer's
+// times depend on which peer ran just before it (docs/perf-notes.md U17), so
+// no peer always follows the same one. A peer warms up with ctx.warmup calls
+// in its first round and one call in each later one (the other peers ran in
+// between).
 void time_peers(const std::vector<Peer*>& peers, std::vector<PeerResult>& results, const Workload& w,
                 const RunContext& ctx) {
   const int sets = w.timing_sets();
@@ -105,7 +108,8 @@ void time_peers(const std::vector<Peer*>& peers, std::vector<PeerResult>& result
   for (int round = 0; round < rounds; ++round) {
     // This round's calls: [repeat * round / rounds, repeat * (round + 1) / rounds).
     const int count = ctx.repeat * (round + 1) / rounds - ctx.repeat * round / rounds;
-    for (size_t i = 0; i < peers.size(); ++i) {
+    for (size_t j = 0; j < peers.size(); ++j) {
+      const size_t i = (j + static_cast<size_t>(round)) % peers.size();
       PeerResult& r = results[i];
       PeerTiming& p = t[i];
       if (!runnable(r)) continue;
