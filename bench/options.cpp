@@ -208,7 +208,9 @@ Method
   --rounds N          the calls of each measurement in N rounds, every peer timed once a
                       round and the peers' order rotated each round, so that a drift of the
                       GPU's clock over a problem, and which peer ran just before, weigh on
-                      all peers alike (default 4)
+                      all peers alike (default 20: two calls a round at the default --repeat;
+                      with 4 rounds, runs of 10 calls, the power-bound large shapes measured
+                      up to 10%% apart by their place in the round)
   --graph             also time CUDA-graph replays (GPU time without host launch cost)
 
 Output (the text table always goes to stdout, one progress line per problem to stderr)

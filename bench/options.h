@@ -62,7 +62,7 @@ struct Options {
   // Method.
   int repeat = 40;
   int warmup = 5;
-  int rounds = 4;  // the repeat calls split over this many interleaved rounds
+  int rounds = 20;  // the repeat calls split over this many interleaved rounds
   bool graph = false;
   uint64_t seed = 20261125;
 

@@ -26,7 +26,7 @@ struct RunContext {
   WorkloadLimits limits;
   uint64_t seed = 0;
   int warmup = 5, repeat = 40;
-  int rounds = 4;  // interleaved timing rounds (time_peers in runner.cu)
+  int rounds = 20;  // interleaved timing rounds (time_peers in runner.cu)
   bool graph = false;
   Ceilings ceilings;
 };
