@@ -160,9 +160,6 @@ int run(const Options& opt) {
   ctx.rounds = opt.rounds;
   ctx.graph = opt.graph;
   ctx.ceilings = report.ceilings;
-  DeviceBuffer l2_scrub(std::max<size_t>(2 * report.device.l2_bytes, 1));
-  ctx.l2_scrub = l2_scrub.get();
-  ctx.l2_scrub_bytes = l2_scrub.bytes();
 
   for (size_t i = 0; i < shapes.size(); ++i) {
     try {

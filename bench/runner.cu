@@ -90,10 +90,7 @@ struct PeerTiming {
 // times depend on which peer ran just before it (docs/perf-notes.md U17), so
 // no peer always follows the same one. A peer warms up with ctx.warmup calls
 // in its first round and one call in each later one (the other peers ran in
-// between). Every peer's run of calls starts with L2 written over: the peers
-// step through the same operand sets in step, so the sets a peer is about to
-// time were just used by the one before it, and a short run would be timed
-// with them still in L2 (perf-notes U21).
+// between).
 void time_peers(const std::vector<Peer*>& peers, std::vector<PeerResult>& results, const Workload& w,
                 const RunContext& ctx) {
   const int sets = w.timing_sets();
@@ -116,12 +113,7 @@ void time_peers(const std::vector<Peer*>& peers, std::vector<PeerResult>& result
       PeerResult& r = results[i];
       PeerTiming& p = t[i];
       if (!runnable(r)) continue;
-      const auto scrub_l2 = [&] {
-        if (ctx.l2_scrub != nullptr)
-          BENCH_CUDA(cudaMemsetAsync(ctx.l2_scrub, round & 0xff, ctx.l2_scrub_bytes, ctx.stream));
-      };
       guarded(&r.error, [&] {
-        scrub_l2();
         const int warmup = round == 0 ? ctx.warmup : 1;
         const std::vector<double> us =
             timer.eager_samples([&](int call) { peers[i]->run(call % sets); }, warmup, count, p.eager_calls);
@@ -130,7 +122,6 @@ void time_peers(const std::vector<Peer*>& peers, std::vector<PeerResult>& result
       });
       if (!r.error.empty() || p.graphs.empty()) continue;
       guarded(&r.graph_error, [&] {
-        scrub_l2();
         const int warmup = round == 0 ? std::max<int>(ctx.warmup, static_cast<int>(p.graphs.size())) : 1;
         const std::vector<double> us = timer.replay_samples(p.graphs, warmup, count, p.graph_calls);
         p.graph_calls += warmup + count;

@@ -29,10 +29,6 @@ struct RunContext {
   int rounds = 20;  // interleaved timing rounds (time_peers in runner.cu)
   bool graph = false;
   Ceilings ceilings;
-  // Written over before each peer's run of calls in a round (time_peers), so
-  // that no peer starts with another's operands in L2; >= 2x L2, or null.
-  void* l2_scrub = nullptr;
-  size_t l2_scrub_bytes = 0;
 };
 
 // The reference is the first peer that applies to the problem and prepares.
