@@ -7,9 +7,10 @@
 // in front of the GEMM that writes every group's shape, pointers and four TMA
 // descriptors; on an H100 that costs 4-5 µs of every call, most of it the
 // descriptor writes (docs/perf-notes.md U14, U15). This kernel needs none:
-//   - Each CTA turns the group sizes (host values in the kernel's parameters,
-//     or a device array read after the grid-dependency wait) into clamped row
-//     offsets and each group's first work unit, in its own shared memory.
+//   - Each CTA holds the groups' clamped row offsets and first work units in
+//     its own shared memory: with host sizes the launcher computes them and
+//     passes them in the kernel parameters; a device array of sizes is read
+//     after the grid-dependency wait and scanned by each CTA.
 //   - A and D are read and written through one descriptor each over all T
 //     rows, B through one 3-D descriptor over the groups. A row tile of a
 //     group starts at any row of A; in the group's last row tile the rows past
