@@ -140,9 +140,12 @@ __device__ __forceinline__ typename Pipeline::Params onelaunch_pipeline_params(i
 // their mainloops in tile order (a stage's full barrier only tells phases
 // apart by parity) while their MMAs and epilogues may overlap.
 // before_mma(kb, stage) runs after each stage's wait (the wgrad kernel
-// zeroes k tails there).
-template <class TiledMma, class FragmentA, class FragmentB, class Accumulators, class Pipeline, class State,
-          class BeforeMma>
+// zeroes k tails there). kLowerHalfOnly: only the tile's first 64 rows are
+// wanted; the MMAs of the other 64 are skipped (their accumulators are left
+// as they are). A template parameter, not a branch inside the k loop, which
+// would make ptxas serialise the warp group's MMAs.
+template <bool kLowerHalfOnly, class TiledMma, class FragmentA, class FragmentB, class Accumulators, class Pipeline,
+          class State, class BeforeMma>
 __device__ __forceinline__ void consume_tile(TiledMma& mma, const FragmentA& tCrA, const FragmentB& tCrB,
                                              Accumulators& acc, Pipeline& pipeline, State& state, int blocks,
                                              bool has_next, int this_done, BeforeMma&& before_mma) {
@@ -156,10 +159,19 @@ __device__ __forceinline__ void consume_tile(TiledMma& mma, const FragmentA& tCr
     const int stage = state.index();
     before_mma(kb, stage);
     warpgroup_arrive();
+    if constexpr (kLowerHalfOnly) {
+      static_assert(decltype(size<1>(tCrA))::value == 2, "a tile of two 64-row MMA blocks");
 #pragma unroll
-    for (int kk = 0; kk < size<2>(tCrA); ++kk) {
-      cute::gemm(mma, tCrA(_, _, kk, stage), tCrB(_, _, kk, stage), acc);
-      mma.accumulate_ = GMMA::ScaleOut::One;
+      for (int kk = 0; kk < size<2>(tCrA); ++kk) {
+        cute::gemm(mma, tCrA(_, 0, kk, stage), tCrB(_, 0, kk, stage), acc(_, 0, 0));
+        mma.accumulate_ = GMMA::ScaleOut::One;
+      }
+    } else {
+#pragma unroll
+      for (int kk = 0; kk < size<2>(tCrA); ++kk) {
+        cute::gemm(mma, tCrA(_, _, kk, stage), tCrB(_, _, kk, stage), acc);
+        mma.accumulate_ = GMMA::ScaleOut::One;
+      }
     }
     warpgroup_commit_batch();
     warpgroup_wait<1>();

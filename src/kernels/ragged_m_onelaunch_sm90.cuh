@@ -15,7 +15,8 @@
 //     rows, B through one 3-D descriptor over the groups. A row tile of a
 //     group starts at any row of A; in the group's last row tile the rows past
 //     the group belong to the next group (or lie past T: zeros), and their
-//     results are simply not stored. K tails are zero-filled by TMA (k is the
+//     results are simply not stored (when they fill the tile's second 64-row
+//     half, its MMAs are skipped). K tails are zero-filled by TMA (k is the
 //     descriptors' own extent).
 //   - Output slices of 64 rows wholly inside the group are TMA stores; the
 //     last, partial slice of a group is stored from registers, row by row.
@@ -75,7 +76,15 @@ constexpr int kStageTxBytes = 2 * kOperandStageBytes;
 constexpr int kSliceRows = 64;
 constexpr int kSliceRowBytes = kOneLaunchSliceRowBytes;
 constexpr int kEpiBufferBytes = kSliceRows * kSliceRowBytes;
-constexpr uint64_t kCacheHintNormal = 0x1000000000000000ull;  // TMA::CacheHintSm90::EVICT_NORMAL
+// L2 eviction priorities of the operand loads (docs/perf-notes.md U22): a
+// weight tile that only one row tile of its group reads is streamed through
+// L2 first-out; A, re-read by every column set of its rows, is kept last-out
+// when all of it is small beside the 50 MB L2, so the weights streaming past
+// do not evict it.
+constexpr uint64_t kCacheHintNormal = static_cast<uint64_t>(cute::TMA::CacheHintSm90::EVICT_NORMAL);
+constexpr uint64_t kCacheHintFirst = static_cast<uint64_t>(cute::TMA::CacheHintSm90::EVICT_FIRST);
+constexpr uint64_t kCacheHintLast = static_cast<uint64_t>(cute::TMA::CacheHintSm90::EVICT_LAST);
+constexpr int64_t kEvictLastMaxABytes = int64_t{16} << 20;
 
 using Pipeline = cutlass::PipelineTmaAsync<kStages>;
 
@@ -123,6 +132,7 @@ struct Params {
   int cluster_n;  // 2 or 4
   int n_sets;     // ceil(n_tiles / cluster_n): column-tile sets of a cluster
   const int64_t* device_sizes;  // nullptr: the host tables below
+  uint64_t a_cache_hint;  // kCacheHintLast for an A of at most kEvictLastMaxABytes
   // Host sizes: what prepare_groups makes of them, computed by the launcher
   // (first g + 1 entries): each group's clamped first row ([g]: the end of
   // the last group) and first work unit ([g]: all units). Groups that run as
@@ -186,6 +196,7 @@ struct WorkTile {
   int group;
   int row0;        // first row of the tile in A and D
   int valid_rows;  // rows of the tile inside the group (1..128)
+  int row_tiles;   // of the group
   int n_tile;      // may be n_tiles (past n) for the second CTA of an odd count
 };
 
@@ -208,6 +219,7 @@ __device__ __forceinline__ WorkTile work_tile(const Params& p, const SharedStora
   w.group = lo;
   w.row0 = start + m_tile * kTileM;
   w.valid_rows = min(kTileM, rows - m_tile * kTileM);
+  w.row_tiles = row_tiles;
   w.n_tile = set * p.cluster_n + cta_rank;
   return w;
 }
@@ -316,7 +328,11 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
     const WorkTile w = work_tile(p, s, unit, cta_rank);
     const bool has_next = work.unit(r + 1) < total_units;
     if (index > 0) cutlass::arch::NamedBarrier::sync(256, other_done);
-    consume_tile(mma, tCrA, tCrB, acc, pipeline, state, blocks, has_next, this_done, [](int, int) {});
+    // A tile with no row in its lower half multiplies the upper half only.
+    if (w.valid_rows <= 64)
+      consume_tile<true>(mma, tCrA, tCrB, acc, pipeline, state, blocks, has_next, this_done, [](int, int) {});
+    else
+      consume_tile<false>(mma, tCrA, tCrB, acc, pipeline, state, blocks, has_next, this_done, [](int, int) {});
     store_tile<ElementD>(p, s, consumer, t, w, acc, slice_count);
   }
   // Shared memory must outlive the reads of the last stores.
@@ -334,6 +350,7 @@ __device__ void produce(const Params& p, SharedStorage& s, Pipeline& pipeline, i
     if (unit >= total_units) continue;
     const WorkTile w = work_tile(p, s, unit, cta_rank);
     const int n0 = w.n_tile * kTileN;
+    const uint64_t hb = w.row_tiles == 1 ? kCacheHintFirst : kCacheHintNormal;
     for (int kb = 0; kb < p.k_blocks; ++kb) {
       pipeline.producer_acquire(state);
       uint64_t* bar = pipeline.producer_get_barrier(state);
@@ -342,13 +359,13 @@ __device__ void produce(const Params& p, SharedStorage& s, Pipeline& pipeline, i
       char* b = &s.b[state.index()][0];
       // This CTA's share of the common A tile, to every CTA of the cluster
       // (rows past T read as zeros).
-      cute::SM90_TMA_LOAD_MULTICAST_2D::copy(&p.tma_a, bar, all_ctas, kCacheHintNormal,
+      cute::SM90_TMA_LOAD_MULTICAST_2D::copy(&p.tma_a, bar, all_ctas, p.a_cache_hint,
                                              a + cta_rank * a_rows * kTileK * 2, k0, w.row0 + a_rows * cta_rank);
       if constexpr (kBKMajor) {
-        cute::SM90_TMA_LOAD_3D::copy(&p.tma_b, bar, kCacheHintNormal, b, k0, n0, w.group);
+        cute::SM90_TMA_LOAD_3D::copy(&p.tma_b, bar, hb, b, k0, n0, w.group);
       } else {
-        cute::SM90_TMA_LOAD_3D::copy(&p.tma_b, bar, kCacheHintNormal, b, n0, k0, w.group);
-        cute::SM90_TMA_LOAD_3D::copy(&p.tma_b, bar, kCacheHintNormal, b + kHalfBytes, n0 + 64, k0, w.group);
+        cute::SM90_TMA_LOAD_3D::copy(&p.tma_b, bar, hb, b, n0, k0, w.group);
+        cute::SM90_TMA_LOAD_3D::copy(&p.tma_b, bar, hb, b + kHalfBytes, n0 + 64, k0, w.group);
       }
       ++state;
     }
@@ -420,6 +437,8 @@ Check run(const UniformKLaunch& l) {
   prm.cluster_n = cluster_n;
   prm.n_sets = (prm.n_tiles + cluster_n - 1) / cluster_n;
   prm.device_sizes = host_sizes ? nullptr : p.group_sizes;
+  prm.a_cache_hint =
+      p.total_rows * p.k * int64_t{sizeof(AB)} <= kEvictLastMaxABytes ? kCacheHintLast : kCacheHintNormal;
   int64_t units = int64_t{g} * prm.n_sets;  // the most there can be with device sizes
   if (host_sizes) {
     // prepare_groups' tables (and the grid size; a call with no rows is skipped).

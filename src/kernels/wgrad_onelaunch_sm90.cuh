@@ -376,7 +376,7 @@ __device__ void consume(const Params& p, SharedStorage& s, Pipeline& pipeline, i
       if (has_next) cutlass::arch::NamedBarrier::arrive(256, this_done);
     } else {
       // Rows of a group's last k-block past its k belong to the next group.
-      consume_tile(mma, tCrA, tCrB, acc, pipeline, state, blocks, has_next, this_done, [&](int kb, int stage) {
+      consume_tile<false>(mma, tCrA, tCrB, acc, pipeline, state, blocks, has_next, this_done, [&](int kb, int stage) {
         const int valid = w.k - kb * kTileK;
         if (valid < kTileK) {
           zero_k_tail(reinterpret_cast<char*>(&s.a[stage][0]), reinterpret_cast<char*>(&s.b[stage][0]), valid, t);
