@@ -39,7 +39,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <iterator>
 #include <type_traits>
 
 #include <cuda.h>
