@@ -1,5 +1,7 @@
 #include "config_select.h"
 
+#include <algorithm>
+
 namespace moegemm::detail {
 
 bool onelaunch_serves(const WgradShape& s) {
@@ -67,13 +69,30 @@ int64_t estimated_row_tiles(const UniformKTileInputs& in) {
   return int64_t{in.num_groups} * ((rows_per_group + 127) / 128) + in.num_groups / 2;
 }
 
-bool onelaunch_preferred(const UniformKTileInputs& in) {
-  if (!in.onelaunch_serves || in.num_groups <= 0 || in.total_rows <= 0 || in.n <= 0) return false;
-  if (in.k <= kOneLaunchStoreBoundMaxK) return true;
-  if (in.sm_count <= 0) return false;  // no waves to count
-  const int64_t tiles = estimated_row_tiles(in) * ((in.n + 127) / 128);
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Step 0 of the rule (config_select.h): the one-launch tile, or kAuto for
+// none.
+UniformKTile onelaunch_choice(const UniformKTileInputs& in) {
+  constexpr UniformKTile kNone = UniformKTile::kAuto;
+  if (!in.onelaunch_serves || in.num_groups <= 0 || in.total_rows <= 0 || in.n <= 0) return kNone;
+  const bool short_k = in.k <= kOneLaunchStoreBoundMaxK;
+  if (in.sm_count <= 0) return short_k ? UniformKTile::kOneLaunch128x128 : kNone;  // no rounds to count
   const int64_t sms = in.sm_count;
-  return tiles <= sms || (in.k <= kOneLaunchMaxK && tiles <= kOneLaunchMaxWaves * sms);
+  const int64_t row_tiles = estimated_row_tiles(in);
+  const int64_t tiles = row_tiles * ceil_div(in.n, 128);
+  if (in.n % 512 != 0) {
+    const bool fits = short_k || tiles <= sms || (in.k <= kOneLaunchMaxK && tiles <= kOneLaunchMaxWaves * sms);
+    return fits ? UniformKTile::kOneLaunch128x128 : kNone;
+  }
+  const int64_t clusters_1x2 = in.onelaunch_clusters_1x2 > 0 ? in.onelaunch_clusters_1x2 : std::max<int64_t>(1, sms / 2);
+  const int64_t clusters_1x4 = in.onelaunch_clusters_1x4 > 0 ? in.onelaunch_clusters_1x4 : std::max<int64_t>(1, sms / 4);
+  const int64_t rounds_1x2 = ceil_div(row_tiles * (in.n / 256), clusters_1x2);
+  const int64_t rounds_1x4 = ceil_div(row_tiles * (in.n / 512), clusters_1x4);
+  if (short_k) return rounds_1x4 <= rounds_1x2 ? UniformKTile::kOneLaunch128x128Cluster1x4 : UniformKTile::kOneLaunch128x128;
+  if (in.k <= kOneLaunchMaxK) return UniformKTile::kOneLaunch128x128Cluster1x4;
+  const int64_t cooperative_waves = ceil_div(row_tiles * (in.n / 256), sms);
+  return tiles <= sms || rounds_1x4 < 2 * cooperative_waves ? UniformKTile::kOneLaunch128x128Cluster1x4 : kNone;
 }
 
 }  // namespace
@@ -82,9 +101,9 @@ UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile re
   const bool onelaunch_requested = requested == UniformKTile::kOneLaunch128x128 ||
                                   requested == UniformKTile::kOneLaunch128x128Cluster1x4;
   if (onelaunch_requested && !in.onelaunch_serves) requested = UniformKTile::kAuto;
-  if (requested == UniformKTile::kAuto && onelaunch_preferred(in))
-    return in.k > kOneLaunchStoreBoundMaxK && in.n % 512 == 0 ? UniformKTile::kOneLaunch128x128Cluster1x4
-                                                              : UniformKTile::kOneLaunch128x128;
+  if (requested == UniformKTile::kAuto) {
+    if (const UniformKTile onelaunch = onelaunch_choice(in); onelaunch != UniformKTile::kAuto) return onelaunch;
+  }
   if (requested != UniformKTile::kAuto && requested != UniformKTile::kAutoCutlass) return requested;
   const int64_t n = in.n;
   if (in.num_groups <= 0 || in.total_rows <= 0 || n <= 0 || n % 512 != 0) return UniformKTile::kPingpong128x128;

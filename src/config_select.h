@@ -75,19 +75,25 @@ struct UniformKTileInputs {
   int sm_count = 0;
   int64_t k = 0;                  // the common contraction length
   bool onelaunch_serves = false;  // ragged_m_onelaunch_serves() of the call
+  // Clusters of the one-launch kernel resident at once, per cluster shape
+  // (cudaOccupancyMaxActiveClusters: one CTA per SM, and a cluster must fit in
+  // one GPC; on an H100's 132 SMs 66 of 1x2 but only 30 of 1x4, 120 SMs).
+  // 0: not known, taken as sm_count / cluster size.
+  int onelaunch_clusters_1x2 = 0;
+  int onelaunch_clusters_1x4 = 0;
 };
 
-// Where AUTO takes the ragged-M one-launch kernel (when it serves the call).
-// Measured on issue 3's grid (H100, device sizes, the kernel forced against
-// the CUTLASS rule in one run; docs/perf-notes.md U16): 7-27% faster with
-// k = 512 at every size (the output store dominates; its two consumers'
-// epilogues overlap the mainloops), 5-20% faster with k = 2048 up to ~9
-// waves of 128x128 tiles, and with k = 7168 below one wave; behind (up to
-// 1.35x) on compute-bound calls with long k, where CUTLASS's cooperative
-// 128x256 tile is faster, and with k = 7168 from one to a few waves of
-// 128x128 tiles (its 128x128 units cannot balance so few long tiles).
+// Where AUTO takes the ragged-M one-launch kernel (when it serves the call;
+// step 0 below). First measured on issue 3's grid in U16 (docs/perf-notes.md):
+// 7-27% faster than the CUTLASS tiles with k = 512 at every size (the output
+// store dominates; its two consumers' epilogues overlap the mainloops).
+// Since U22 the 1x4 kernel is also ahead at k = 2048 at every size measured
+// and at k = 7168 while its rounds stay below twice the cooperative tile's
+// waves (U23).
 constexpr int64_t kOneLaunchStoreBoundMaxK = 1024;
 constexpr int64_t kOneLaunchMaxK = 4096;
+// The 1x2 kernel (n not a multiple of 512) with kOneLaunchStoreBoundMaxK <
+// k <= kOneLaunchMaxK: up to this many waves of 128x128 tiles (U16).
 constexpr int64_t kOneLaunchMaxWaves = 9;
 
 // With at least this many waves of 128x256 tiles (tiles / SMs) the
@@ -101,15 +107,30 @@ constexpr int64_t kUniformKCooperativeMinWaves = 6;
 // g x ceil(rows per group / 128) + g / 2 (a ragged group's last row tile is
 // half empty on average; over issue 3's grid this estimate picks within 0.6%
 // of the faster tile, the same without the g / 2 term within 3.5%).
-//   0. The one-launch kernel (no setup kernel) where it
-//      serves the call and k <= kOneLaunchStoreBoundMaxK, or the 128x128
-//      tiles (row tiles as above x ceil(n / 128)) fit in one wave, or
-//      k <= kOneLaunchMaxK and they fit in kOneLaunchMaxWaves waves.
-//      Its cluster: 1x4 when k > kOneLaunchStoreBoundMaxK and n % 512 == 0
-//      (the 4 CTAs share the token tile; measured on issue 3's grid, U16:
-//      3-12% faster than 1x2 on most rows with k = 2048, geomean 0.97x the
-//      time there), else 1x2 (with k = 512 the 1x4 cluster was up to 8%
-//      slower from ~1024 tokens per expert on).
+//   0. The one-launch kernel (no setup kernel) where it serves the call.
+//      Its work is static rounds of one unit per resident cluster (a 128-row
+//      tile by 256 or 512 columns), so the rules count rounds: R2 and R4 for
+//      the 1x2 and 1x4 clusters (row tiles x column sets / resident
+//      clusters, rounded up), W for the cooperative 128x256 tile (its tiles
+//      / sm_count, rounded up; each of its tiles is two 128x128 tiles).
+//      With n % 512 == 0 (the 1x4 cluster fits):
+//        - k <= kOneLaunchStoreBoundMaxK: 1x4 when R4 <= R2, else 1x2;
+//        - k <= kOneLaunchMaxK: 1x4;
+//        - longer k: 1x4 when the 128x128 tiles fit in one wave or R4 < 2 W,
+//          else the CUTLASS rule below.
+//      Otherwise the 1x2 kernel when k <= kOneLaunchStoreBoundMaxK, or the
+//      128x128 tiles fit in one wave, or k <= kOneLaunchMaxK and they fit in
+//      kOneLaunchMaxWaves waves.
+//      Measured (H100, issue 3's grid with host sizes, 1x2, 1x4 and the
+//      CUTLASS rule forced in one run, docs/perf-notes.md U23): against the
+//      previous rule (1x2 up to k = 1024; 1x4 up to 9 waves at k <= 4096 and
+//      one wave beyond) 61 of 168 rows change, modelled graph geomeans over
+//      multi-stream cuBLAS fprop 1.350x -> 1.363x, dgrad 1.299x -> 1.306x.
+//      A 1x4 cluster leaves 12 of an H100's SMs idle; with k = 512 it still
+//      wins at equal rounds (the 4 CTAs share the token tile: up to 7%) and
+//      loses 3-6% when it needs more. At k = 2048 it was ahead of the
+//      cooperative tile on 30 of 32 rows up to 38 rounds; at k = 7168 the
+//      cooperative tile wins from R4 = 2 W on (4-11%).
 //      kAutoCutlass (MOEGEMM_UNIFORM_K_TILE=cutlass) skips this step.
 //   1. n not a multiple of 512 (or unknown), or no rows: ping-pong 128x128
 //      with the 1x2 cluster. The other tiles' clusters span 512 columns.

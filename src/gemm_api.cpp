@@ -190,6 +190,12 @@ UniformKLaunch uniform_k_launch(const Problem& p, UniformKTileInputs tiles, cons
   l.device = ctx.device.device;
   l.sm_count = ctx.device.sm_count;
   tiles.sm_count = ctx.device.sm_count;
+  if (tiles.onelaunch_serves) {
+    // A failed query leaves 0 (the rule then assumes sm_count / cluster
+    // size); the launch itself reports the error.
+    if (!uniform_k_sm90_onelaunch_clusters(l, 2, &tiles.onelaunch_clusters_1x2).ok()) tiles.onelaunch_clusters_1x2 = 0;
+    if (!uniform_k_sm90_onelaunch_clusters(l, 4, &tiles.onelaunch_clusters_1x4).ok()) tiles.onelaunch_clusters_1x4 = 0;
+  }
   l.tile = choose_uniform_k_tile(tiles, process_dispatch_env().uniform_k_tile);
   return l;
 }

@@ -435,48 +435,80 @@ TEST(UniformKTileChoice, OneLaunchRequestFallsBackToAutoWhereNotServed) {
 constexpr UniformKTile kUkOneLaunch = UniformKTile::kOneLaunch128x128;
 constexpr UniformKTile kUkOneLaunch1x4 = UniformKTile::kOneLaunch128x128Cluster1x4;
 
+// Served by the one-launch kernel with this k; its resident clusters those of
+// an H100 (66 of 1x2, 30 of 1x4).
 UniformKTileInputs served(UniformKTileInputs in, int64_t k) {
   in.k = k;
   in.onelaunch_serves = true;
+  in.onelaunch_clusters_1x2 = 66;
+  in.onelaunch_clusters_1x4 = 30;
   return in;
-}
-
-TEST(UniformKTileChoice, OneLaunchForShortKAtAnySize) {
-  EXPECT_EQ(choose(served(equal_groups(8, 64, 2048), 512)), kUkOneLaunch);
-  EXPECT_EQ(choose(served(equal_groups(32, 4096, 7168), 512)), kUkOneLaunch);  // 440 waves
-  EXPECT_EQ(choose(served(equal_groups(32, 4096, 7168), 1024)), kUkOneLaunch);
-  EXPECT_EQ(choose(served(equal_groups(8, 64, 100), 8)), kUkOneLaunch);  // n not a multiple of 512 either
-  // Not served: the CUTLASS rule.
-  UniformKTileInputs in = served(equal_groups(8, 64, 2048), 512);
-  in.onelaunch_serves = false;
-  EXPECT_EQ(choose(in), kUkPingpong1x4);
 }
 
 bool is_onelaunch(UniformKTile t) {
   return t == UniformKTile::kOneLaunch128x128 || t == UniformKTile::kOneLaunch128x128Cluster1x4;
 }
 
-TEST(UniformKTileChoice, OneLaunchForLongerKUpToItsWaves) {
-  // k = 2048: up to 9 waves of 128x128 tiles (9 x 132 = 1188), with the 1x4 cluster.
-  EXPECT_EQ(choose(served(equal_groups(8, 512, 2048), 2048)), kUkOneLaunch1x4);   // 8 x 4 x 16 = 512 tiles
-  EXPECT_EQ(choose(served(equal_groups(9, 1024, 2048), 2048)), kUkOneLaunch1x4);  // 9 x 8 x 16 = 1152
-  EXPECT_FALSE(is_onelaunch(choose(served(equal_groups(10, 1024, 2048), 2048))));  // 1280
-  EXPECT_EQ(choose(served(equal_groups(10, 1024, 2048), 4096)), choose(equal_groups(10, 1024, 2048)));
-  EXPECT_FALSE(is_onelaunch(choose(served(equal_groups(8, 512, 2048), 4097))));  // past kOneLaunchMaxK
-  // k = 7168: one wave at most (132 tiles).
-  EXPECT_EQ(choose(served(equal_groups(8, 128, 2048), 7168)), kUkOneLaunch1x4);  // 8 x 16 = 128
-  EXPECT_FALSE(is_onelaunch(choose(served(equal_groups(9, 128, 2048), 7168))));  // 144
+TEST(UniformKTileChoice, OneLaunchForShortKAtAnySize) {
+  EXPECT_TRUE(is_onelaunch(choose(served(equal_groups(8, 64, 2048), 512))));
+  EXPECT_TRUE(is_onelaunch(choose(served(equal_groups(32, 4096, 7168), 512))));  // 434 waves
+  EXPECT_TRUE(is_onelaunch(choose(served(equal_groups(32, 4096, 7168), 1024))));
+  EXPECT_EQ(choose(served(equal_groups(8, 64, 100), 8)), kUkOneLaunch);  // n not a multiple of 512: 1x2
+  // Not served: the CUTLASS rule.
+  UniformKTileInputs in = served(equal_groups(8, 64, 2048), 512);
+  in.onelaunch_serves = false;
+  EXPECT_EQ(choose(in), kUkPingpong1x4);
+}
+
+TEST(UniformKTileChoice, OneLaunchShortKClusterByRounds) {
+  // 7 row tiles x 4 column sets of 512 = 28 units of 1x4: one round on 30
+  // clusters; of 1x2, 56 units on 66: one round too. Equal rounds: 1x4.
+  EXPECT_EQ(choose(served(equal_groups(7, 64, 2048), 512)), kUkOneLaunch1x4);
+  // 8 row tiles: 32 units of 1x4 need 2 rounds, 64 of 1x2 still one: 1x2.
+  EXPECT_EQ(choose(served(equal_groups(8, 64, 2048), 512)), kUkOneLaunch);
+  // 1024 row tiles at n = 7168: 478 rounds of 1x4 against 435 of 1x2.
+  EXPECT_EQ(choose(served(equal_groups(32, 4096, 7168), 512)), kUkOneLaunch);
+  // The resident clusters unknown: sm_count / 2 and / 4 (33 of 1x4: one round).
+  UniformKTileInputs unknown = served(equal_groups(8, 64, 2048), 512);
+  unknown.onelaunch_clusters_1x2 = unknown.onelaunch_clusters_1x4 = 0;
+  EXPECT_EQ(choose(unknown), kUkOneLaunch1x4);
+}
+
+TEST(UniformKTileChoice, OneLaunchForLongerK) {
+  // k up to 4096 with n % 512 == 0: the 1x4 kernel at any size.
+  EXPECT_EQ(choose(served(equal_groups(8, 512, 2048), 2048)), kUkOneLaunch1x4);
+  EXPECT_EQ(choose(served(equal_groups(32, 4096, 7168), 2048)), kUkOneLaunch1x4);  // 434 waves
+  EXPECT_EQ(choose(served(equal_groups(32, 4096, 7168), 4096)), kUkOneLaunch1x4);
+  // Longer k: the 128x128 tiles in one wave (8 x 16 = 128 of them) ...
+  EXPECT_EQ(choose(served(equal_groups(8, 128, 2048), 7168)), kUkOneLaunch1x4);
+  // ... or fewer rounds of 1x4 than twice the 128x256 tile's waves: 20 row
+  // tiles, 80 units in 3 rounds against 2 waves of 160 128x256 tiles.
+  EXPECT_EQ(choose(served(equal_groups(10, 256, 2048), 7168)), kUkOneLaunch1x4);
+  // 18 row tiles: 72 units in 3 rounds, 144 128x256 tiles in 2 waves: 3 < 4.
+  EXPECT_EQ(choose(served(equal_groups(9, 256, 2048), 4097)), kUkOneLaunch1x4);
+  // 9 row tiles: 144 128x128 tiles (more than a wave), 36 units in 2 rounds,
+  // 72 128x256 tiles in one wave: 2 = 2 x 1, the CUTLASS rule.
+  EXPECT_FALSE(is_onelaunch(choose(served(equal_groups(9, 128, 2048), 7168))));
+  // 32 row tiles: 128 units in 5 rounds, 256 128x256 tiles in 2 waves.
+  EXPECT_FALSE(is_onelaunch(choose(served(equal_groups(16, 256, 2048), 7168))));
   // Device sizes: the row-tile estimate, g x ceil(rows / 128) + g / 2.
   UniformKTileInputs dev = served(equal_groups(8, 128, 512, MOEGEMM_OP_T, true), 7168);  // (8 + 4) x 4 = 48
   EXPECT_EQ(choose(dev), kUkOneLaunch1x4);
-  dev = served(equal_groups(8, 128, 2048, MOEGEMM_OP_T, true), 7168);  // (8 + 4) x 16 = 192
+  dev = served(equal_groups(8, 128, 2048, MOEGEMM_OP_T, true), 7168);  // 12 row tiles: 2 rounds, 1 wave
   EXPECT_FALSE(is_onelaunch(choose(dev)));
-  // n not a multiple of 512: the 1x2 cluster.
+  // n not a multiple of 512: the 1x2 kernel up to 9 waves of 128x128 tiles
+  // (9 x 132 = 1188) with k <= 4096, one wave beyond.
   EXPECT_EQ(choose(served(equal_groups(8, 64, 768), 2048)), kUkOneLaunch);
-  // Without the SM count: only the short-k step.
+  EXPECT_EQ(choose(served(equal_groups(49, 512, 768), 2048)), kUkOneLaunch);       // 49 x 4 x 6 = 1176
+  EXPECT_FALSE(is_onelaunch(choose(served(equal_groups(50, 512, 768), 2048))));  // 1200
+  EXPECT_EQ(choose(served(equal_groups(22, 128, 768), 7168)), kUkOneLaunch);      // 132
+  EXPECT_FALSE(is_onelaunch(choose(served(equal_groups(23, 128, 768), 7168))));  // 138
+  // Without the SM count: only the short-k step (1x2).
   UniformKTileInputs no_sms = served(equal_groups(8, 64, 2048), 2048);
   no_sms.sm_count = 0;
   EXPECT_FALSE(is_onelaunch(choose(no_sms)));
+  no_sms.k = 512;
+  EXPECT_EQ(choose(no_sms), kUkOneLaunch);
 }
 
 TEST(UniformKTileChoice, CutlassRequestSkipsTheOneLaunchStep) {

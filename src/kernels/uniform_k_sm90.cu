@@ -18,6 +18,14 @@ size_t uniform_k_sm90_workspace_size(int num_groups, int sm_count) {
   return bytes;
 }
 
+namespace {
+Check no_instance(const UniformKLaunch& launch) {
+  return Check{MOEGEMM_STATUS_INTERNAL_ERROR,
+               "uniform-K: no kernel for ab_dtype " + std::to_string(launch.ab_dtype) + ", d_dtype " +
+                   std::to_string(launch.d_dtype) + ", op_b " + std::to_string(launch.op_b)};
+}
+}  // namespace
+
 Check uniform_k_sm90(const UniformKLaunch& launch) {
   if ((launch.ragged == nullptr) == (launch.list == nullptr))
     return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: exactly one of ragged and list must be set"};
@@ -28,9 +36,16 @@ Check uniform_k_sm90(const UniformKLaunch& launch) {
     return UniformKInstance<AB, D, OPB>::run(launch);
   MOEGEMM_UNIFORM_K_INSTANCES(MOEGEMM_UNIFORM_K_DISPATCH)
 #undef MOEGEMM_UNIFORM_K_DISPATCH
-  return Check{MOEGEMM_STATUS_INTERNAL_ERROR,
-               "uniform-K: no kernel for ab_dtype " + std::to_string(launch.ab_dtype) + ", d_dtype " +
-                   std::to_string(launch.d_dtype) + ", op_b " + std::to_string(launch.op_b)};
+  return no_instance(launch);
+}
+
+Check uniform_k_sm90_onelaunch_clusters(const UniformKLaunch& launch, int cluster_n, int* clusters) {
+#define MOEGEMM_UNIFORM_K_CLUSTERS(AB, D, OPB)                                  \
+  if (launch.ab_dtype == (AB) && launch.d_dtype == (D) && launch.op_b == (OPB)) \
+    return UniformKInstance<AB, D, OPB>::onelaunch_clusters(launch, cluster_n, clusters);
+  MOEGEMM_UNIFORM_K_INSTANCES(MOEGEMM_UNIFORM_K_CLUSTERS)
+#undef MOEGEMM_UNIFORM_K_CLUSTERS
+  return no_instance(launch);
 }
 
 }  // namespace moegemm::detail

@@ -499,6 +499,13 @@ Check uk_run(const UniformKLaunch& l) {
 }
 
 template <moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
+Check UniformKInstance<AB, D, OpB>::onelaunch_clusters(const UniformKLaunch& l, int cluster_n, int* clusters) {
+  constexpr auto kernel = ragged_onelaunch::ragged_m_onelaunch_kernel<typename UkElement<AB>::type,
+                                                                      typename UkElement<D>::type, OpB == MOEGEMM_OP_T>;
+  return ragged_onelaunch::max_clusters_of<kernel>(l, cluster_n, clusters);
+}
+
+template <moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
 Check UniformKInstance<AB, D, OpB>::run(const UniformKLaunch& l) {
   if ((l.ragged == nullptr) == (l.list == nullptr))
     return Check{MOEGEMM_STATUS_INTERNAL_ERROR, "uniform-K: exactly one of ragged and list must be set"};

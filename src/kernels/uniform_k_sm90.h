@@ -49,6 +49,11 @@ size_t uniform_k_sm90_workspace_size(int num_groups, int sm_count);
 // Enqueues the call (no host synchronisation, no allocation).
 Check uniform_k_sm90(const UniformKLaunch& launch);
 
+// Clusters of the ragged-M one-launch kernel with `cluster_n` (2 or 4) CTAs
+// that the device holds at once, for the tile choice (launch: its dtypes,
+// op_b, device and sm_count). Queried once per device and kernel, then cached.
+Check uniform_k_sm90_onelaunch_clusters(const UniformKLaunch& launch, int cluster_n, int* clusters);
+
 }  // namespace moegemm::detail
 
 #endif  // MOEGEMM_SRC_KERNELS_UNIFORM_K_SM90_H_

@@ -19,6 +19,8 @@ struct UniformKInstance {
   static size_t workspace_size(int num_groups, int sm_count);
   // Enqueues the call; `launch` matches (AB, D, OpB).
   static Check run(const UniformKLaunch& launch);
+  // Clusters of the one-launch kernel (1x2 or 1x4) resident at once.
+  static Check onelaunch_clusters(const UniformKLaunch& launch, int cluster_n, int* clusters);
 };
 
 #define MOEGEMM_UNIFORM_K_INSTANCES(X)                      \
