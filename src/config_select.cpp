@@ -89,7 +89,12 @@ UniformKTile onelaunch_choice(const UniformKTileInputs& in) {
   const int64_t clusters_1x4 = in.onelaunch_clusters_1x4 > 0 ? in.onelaunch_clusters_1x4 : std::max<int64_t>(1, sms / 4);
   const int64_t rounds_1x2 = ceil_div(row_tiles * (in.n / 256), clusters_1x2);
   const int64_t rounds_1x4 = ceil_div(row_tiles * (in.n / 512), clusters_1x4);
-  if (short_k) return rounds_1x4 <= rounds_1x2 ? UniformKTile::kOneLaunch128x128Cluster1x4 : UniformKTile::kOneLaunch128x128;
+  // At most two row tiles per group on average: the weights are streamed
+  // about once, and a part-empty last round of the 30 1x4 clusters idles
+  // what a full 1x2 round would have streamed.
+  const bool streams_weights = row_tiles <= 2 * int64_t{in.num_groups};
+  if (short_k || (in.k <= kOneLaunchMaxK && streams_weights))
+    return rounds_1x4 <= rounds_1x2 ? UniformKTile::kOneLaunch128x128Cluster1x4 : UniformKTile::kOneLaunch128x128;
   if (in.k <= kOneLaunchMaxK) return UniformKTile::kOneLaunch128x128Cluster1x4;
   const int64_t cooperative_waves = ceil_div(row_tiles * (in.n / 256), sms);
   return tiles <= sms || rounds_1x4 < 2 * cooperative_waves ? UniformKTile::kOneLaunch128x128Cluster1x4 : kNone;

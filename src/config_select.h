@@ -114,23 +114,28 @@ constexpr int64_t kUniformKCooperativeMinWaves = 6;
 //      clusters, rounded up), W for the cooperative 128x256 tile (its tiles
 //      / sm_count, rounded up; each of its tiles is two 128x128 tiles).
 //      With n % 512 == 0 (the 1x4 cluster fits):
-//        - k <= kOneLaunchStoreBoundMaxK: 1x4 when R4 <= R2, else 1x2;
+//        - k <= kOneLaunchStoreBoundMaxK, or k <= kOneLaunchMaxK with at
+//          most 2 row tiles per group on average (the weights streamed about
+//          once): 1x4 when R4 <= R2, else 1x2;
 //        - k <= kOneLaunchMaxK: 1x4;
 //        - longer k: 1x4 when the 128x128 tiles fit in one wave or R4 < 2 W,
 //          else the CUTLASS rule below.
 //      Otherwise the 1x2 kernel when k <= kOneLaunchStoreBoundMaxK, or the
 //      128x128 tiles fit in one wave, or k <= kOneLaunchMaxK and they fit in
 //      kOneLaunchMaxWaves waves.
-//      Measured (H100, issue 3's grid with host sizes, 1x2, 1x4 and the
-//      CUTLASS rule forced in one run, docs/perf-notes.md U23): against the
-//      previous rule (1x2 up to k = 1024; 1x4 up to 9 waves at k <= 4096 and
-//      one wave beyond) 61 of 168 rows change, modelled graph geomeans over
-//      multi-stream cuBLAS fprop 1.350x -> 1.363x, dgrad 1.299x -> 1.306x.
-//      A 1x4 cluster leaves 12 of an H100's SMs idle; with k = 512 it still
-//      wins at equal rounds (the 4 CTAs share the token tile: up to 7%) and
-//      loses 3-6% when it needs more. At k = 2048 it was ahead of the
-//      cooperative tile on 30 of 32 rows up to 38 rounds; at k = 7168 the
-//      cooperative tile wins from R4 = 2 W on (4-11%).
+//      Measured on an H100 (docs/perf-notes.md U23; issue 3's grid with
+//      host sizes, 1x2, 1x4 and the CUTLASS rule each forced in one run): a
+//      1x4 cluster leaves 12 of the 132 SMs idle, yet at equal rounds it
+//      wins (its 4 CTAs share the token tile: up to 7% with k = 512); with
+//      more rounds it loses 3-6% at k = 512 and, on calls that stream their
+//      weights (2048 x 7168, 32-192 tokens per group, 30 shapes), 1-6% on 13
+//      of 15 rows at k = 2048, where at equal rounds it won on all 14. With
+//      more row tiles per group at k = 2048 it was ahead of the cooperative
+//      tile on 30 of 32 rows up to 38 rounds; at k = 7168 the cooperative
+//      tile wins from R4 = 2 W on (4-11%). Against the previous rule (1x2 up
+//      to k = 1024; 1x4 up to 9 waves at k <= 4096 and one wave beyond) the
+//      full check at 167866d measured graph geomeans over multi-stream
+//      cuBLAS of fprop 1.347x -> 1.363x and dgrad 1.299x -> 1.307x.
 //      kAutoCutlass (MOEGEMM_UNIFORM_K_TILE=cutlass) skips this step.
 //   1. n not a multiple of 512 (or unknown), or no rows: ping-pong 128x128
 //      with the 1x2 cluster. The other tiles' clusters span 512 columns.

@@ -474,6 +474,18 @@ TEST(UniformKTileChoice, OneLaunchShortKClusterByRounds) {
   EXPECT_EQ(choose(unknown), kUkOneLaunch1x4);
 }
 
+TEST(UniformKTileChoice, OneLaunchClusterByRoundsWhereWeightsStream) {
+  // k = 2048, n = 7168 (14 column sets of 1x4, 28 of 1x2), 8 groups.
+  // 9 row tiles: 126 units of 1x4 in 5 rounds, 252 of 1x2 in 4: 1x2.
+  EXPECT_EQ(choose(served(ragged_groups(8, 512, 9, 7168), 2048)), kUkOneLaunch);
+  // 12 row tiles: 6 rounds either way: 1x4.
+  EXPECT_EQ(choose(served(ragged_groups(8, 1024, 12, 7168), 2048)), kUkOneLaunch1x4);
+  // 18 row tiles (more than 2 per group): 1x4 although 9 rounds > 8.
+  EXPECT_EQ(choose(served(ragged_groups(8, 2048, 18, 7168), 2048)), kUkOneLaunch1x4);
+  // 16 row tiles (2 per group): 8 rounds of 1x4, 7 of 1x2: 1x2.
+  EXPECT_EQ(choose(served(ragged_groups(8, 2048, 16, 7168), 2048)), kUkOneLaunch);
+}
+
 TEST(UniformKTileChoice, OneLaunchForLongerK) {
   // k up to 4096 with n % 512 == 0: the 1x4 kernel at any size.
   EXPECT_EQ(choose(served(equal_groups(8, 512, 2048), 2048)), kUkOneLaunch1x4);
