@@ -184,11 +184,16 @@ moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t
  *                               kernel / tile of the uniform-K path (tuning; default
  *                               auto: for the ragged form, overwriting, contiguous B,
  *                               at most 256 groups, no zero_unused_rows with device
- *                               sizes, moegemm's one-launch kernel (no setup kernel)
- *                               when k <= 1024, or the 128x128 tiles fit in one wave
- *                               on the GPU's SMs, or k <= 4096 and they fit in 9
- *                               (its cluster 1x4 when k > 1024 and n % 512 == 0,
- *                               else 1x2);
+ *                               sizes, moegemm's one-launch kernel (no setup kernel).
+ *                               With n % 512 == 0: when k <= 4096 (cluster 1x4, or
+ *                               1x2 where that needs fewer rounds of its resident
+ *                               clusters and k <= 1024 or the groups average at
+ *                               most 256 rows), or with longer k when the 128x128
+ *                               tiles fit in one wave on the GPU's SMs or the 1x4
+ *                               rounds are fewer than twice the waves of 128x256
+ *                               tiles. Otherwise (cluster 1x2) when k <= 1024, or
+ *                               the 128x128 tiles fit in one wave, or k <= 4096 and
+ *                               they fit in 9;
  *                               otherwise ("cutlass" starts here) a CUTLASS kernel:
  *                               n % 512 != 0: ping-pong 128x128, cluster 1x2;
  *                               else by waves of tiles on the GPU's SMs: with host
