@@ -87,9 +87,9 @@ struct UniformKTileInputs {
 // step 0 below). First measured on issue 3's grid in U16 (docs/perf-notes.md):
 // 7-27% faster than the CUTLASS tiles with k = 512 at every size (the output
 // store dominates; its two consumers' epilogues overlap the mainloops).
-// Since U22 the 1x4 kernel is also ahead at k = 2048 at every size measured
-// and at k = 7168 while its rounds stay below twice the cooperative tile's
-// waves (U23).
+// Since U22 the 1x4 kernel is also ahead at k = 2048 on all but 2 of the
+// sizes measured, and at k = 7168 while its rounds stay below twice the
+// cooperative tile's waves (U23).
 constexpr int64_t kOneLaunchStoreBoundMaxK = 1024;
 constexpr int64_t kOneLaunchMaxK = 4096;
 // The 1x2 kernel (n not a multiple of 512) with kOneLaunchStoreBoundMaxK <
