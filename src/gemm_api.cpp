@@ -175,6 +175,17 @@ UniformKTileInputs tile_inputs_of(const moegemm_gemm_list_t& p) {
   return in;
 }
 
+// Whether the large groups of a call run as cuBLAS GEMMs: the rule applies
+// (large_groups_apply) and the grouped kernel does not keep them
+// (uniform_k_keeps_large_groups: long k and many waves of tiles).
+template <class Problem>
+bool splits_large_groups(const Problem& p, const PathChoice& choice, const Context& ctx) {
+  if (!large_groups_apply(p, choice)) return false;
+  UniformKTileInputs whole = tile_inputs_of(p);
+  whole.sm_count = ctx.device.sm_count;
+  return !uniform_k_keeps_large_groups(whole, process_dispatch_env().uniform_k_tile);
+}
+
 // A uniform-K launch of either form (the caller sets `list` or `ragged`),
 // its tile chosen from `tiles`.
 template <class Problem>
@@ -269,7 +280,7 @@ Check run_list(const moegemm_gemm_list_t& p, const Context& ctx, const PathChoic
                cudaStream_t stream) {
   switch (choice.path) {
     case MOEGEMM_PATH_UNIFORM_K: {
-      if (large_groups_apply(p, choice)) return run_uniform_k_split(p, ctx, workspace, streams_of(p), stream);
+      if (splits_large_groups(p, choice, ctx)) return run_uniform_k_split(p, ctx, workspace, streams_of(p), stream);
       return run_uniform_k_list(p, ctx, workspace, stream);
     }
     case MOEGEMM_PATH_VARIABLE_K: {
@@ -383,7 +394,7 @@ Check run_ragged_m(const moegemm_ragged_m_problem_t& p, const Context& ctx, cons
     warn_fallback("moegemm_ragged_m", choice.reason + device_copy_note(p));
     return ragged_m_on_cublas(p, workspace, stream);
   }
-  if (large_groups_apply(p, choice)) {
+  if (splits_large_groups(p, choice, ctx)) {
     // Host sizes (clamped as on the device) and host or contiguous B.
     const std::vector<int64_t> sizes = clamp_group_sizes(p.group_sizes, p.num_groups, p.total_rows);
     ListStorage storage;
@@ -406,6 +417,10 @@ moegemm_status_t path_entry(const Problem* problem, moegemm_path_t* path, const 
   const Context ctx = context();
   PathChoice choice = choose_path(*problem, ctx.facts);
   if (!ctx.has_device) choice.reason = "no usable CUDA device (the kernels need SM90)";
+  else if (large_groups_apply(*problem, choice) && !splits_large_groups(*problem, choice, ctx))
+    choice.reason = "uniform-K, large groups kept in the grouped kernel: k >= " + std::to_string(kCublasGroupLongK) +
+                    " and at least " + std::to_string(kUniformKCooperativeMinWaves) +
+                    " waves of 128x256 tiles on the SMs";
   else if (large_groups_apply(*problem, choice))
     choice.reason = "uniform-K with large groups: groups with rows x n >= " + std::to_string(kCublasGroupMinOutput) +
                     " (>= " + std::to_string(kCublasGroupLongKMinOutput) + " when k >= " +

@@ -532,6 +532,63 @@ TEST(UniformKTileChoice, CutlassRequestSkipsTheOneLaunchStep) {
   EXPECT_EQ(choose_uniform_k_tile(served(equal_groups(8, 64, 100), 8), UniformKTile::kAutoCutlass), kUkPingpong1x2);
 }
 
+// The large-group split's exception: long k and many waves of 128x256 tiles
+// keep every group in the grouped kernel.
+using moegemm::detail::uniform_k_keeps_large_groups;
+
+// k = 7168 by default, like issue 3's fprop with 2048 x 7168 weights.
+UniformKTileInputs long_k(UniformKTileInputs in, int64_t k = 7168) {
+  in.k = k;
+  return in;
+}
+bool keeps(const UniformKTileInputs& in) { return uniform_k_keeps_large_groups(in, UniformKTile::kAuto); }
+
+TEST(UniformKKeepsLargeGroups, FromSixWavesOfCooperativeTilesWithLongK) {
+  // n = 2048: 8 tiles of 128x256 per row tile; 6 waves = 792 tiles = 99 row tiles.
+  EXPECT_TRUE(keeps(long_k(ragged_groups(8, 16384, 99, 2048))));
+  EXPECT_FALSE(keeps(long_k(ragged_groups(8, 16384, 98, 2048))));
+  // Issue 3's fprop rows measured (U25): 8 groups at 2048 tokens (132 row
+  // tiles, 8 waves) keep them, at 1024 tokens (69, 4.2 waves) split.
+  EXPECT_TRUE(keeps(long_k(ragged_groups(8, 16384, 132, 2048))));
+  EXPECT_FALSE(keeps(long_k(ragged_groups(8, 8192, 69, 2048))));
+  // The wave count follows the SM count.
+  EXPECT_FALSE(keeps(long_k(ragged_groups(8, 16384, 99, 2048, 133))));
+}
+
+TEST(UniformKKeepsLargeGroups, OnlyWithLongKExactTilesAndAuto) {
+  const UniformKTileInputs many = long_k(ragged_groups(16, 65536, 520, 2048));
+  ASSERT_TRUE(keeps(many));
+  EXPECT_FALSE(keeps(long_k(many, 4095)));  // below kCublasGroupLongK: the split stays
+  EXPECT_TRUE(keeps(long_k(many, 4096)));
+  UniformKTileInputs device_sizes = many;
+  device_sizes.row_tiles = -1;  // an estimate only (and no split happens with device sizes)
+  EXPECT_FALSE(keeps(device_sizes));
+  UniformKTileInputs no_sms = many;
+  no_sms.sm_count = 0;
+  EXPECT_FALSE(keeps(no_sms));
+  UniformKTileInputs odd_n = long_k(ragged_groups(16, 65536, 520, 2048 + 256));  // no 128x256 tile rule
+  EXPECT_FALSE(keeps(odd_n));
+  UniformKTileInputs mixed_n = many;
+  mixed_n.n = 0;  // a list whose groups differ in n
+  EXPECT_FALSE(keeps(mixed_n));
+  EXPECT_TRUE(uniform_k_keeps_large_groups(many, UniformKTile::kAutoCutlass));
+  for (UniformKTile forced : {kUkPingpong1x2, kUkPingpong1x4, kUkCooperative, kUkUnclustered,
+                              UniformKTile::kOneLaunch128x128, UniformKTile::kOneLaunch128x128Cluster1x4})
+    EXPECT_FALSE(uniform_k_keeps_large_groups(many, forced)) << static_cast<int>(forced);
+}
+
+// Where it keeps them, the grouped kernel's own rule takes the cooperative
+// tile (the tile the rule was measured on), with and without the one-launch
+// kernel serving the call.
+TEST(UniformKKeepsLargeGroups, TheWholeCallThenTakesTheCooperativeTile) {
+  for (int64_t row_tiles : {99, 132, 263, 1038}) {
+    UniformKTileInputs in = long_k(ragged_groups(8, row_tiles * 128, row_tiles, 2048));
+    ASSERT_TRUE(keeps(in)) << row_tiles;
+    EXPECT_EQ(choose(in), kUkCooperative) << row_tiles;
+    EXPECT_EQ(choose(served(in, 7168)), kUkCooperative) << row_tiles;
+  }
+}
+
 TEST(UniformKTileChoice, NoGroupsNoRows) {
   EXPECT_EQ(choose(equal_groups(4, 0, 2048)), UniformKTile::kPingpong128x128);
   UniformKTileInputs in = equal_groups(4, 1 << 18, 2048);
