@@ -135,6 +135,7 @@ bool uniform_k_group_prefers_cublas(int64_t rows, int64_t n, int64_t k) {
 bool uniform_k_keeps_large_groups(const UniformKTileInputs& whole, UniformKTile requested) {
   if (requested != UniformKTile::kAuto && requested != UniformKTile::kAutoCutlass) return false;
   if (whole.k < kCublasGroupLongK || whole.n <= 0 || whole.n % 512 != 0) return false;
+  if (whole.num_groups < kUniformKKeepMinGroups) return false;
   if (whole.row_tiles < 0 || whole.sm_count <= 0) return false;  // estimated tiles or no SM count
   const int64_t cooperative_tiles = whole.row_tiles * (whole.n / 256);
   return cooperative_tiles >= kUniformKCooperativeMinWaves * int64_t{whole.sm_count};

@@ -184,17 +184,21 @@ bool uniform_k_group_prefers_cublas(int64_t rows, int64_t n, int64_t k);
 int64_t uniform_k_cublas_min_rows(int64_t n, int64_t k);
 
 // Except that with long k the grouped kernel keeps the large groups too when
-// the whole call fills many waves of its cooperative 128x256 tile: k >=
-// kCublasGroupLongK, n % 512 == 0, the row tiles exact (host sizes) and at
-// least kUniformKCooperativeMinWaves waves of 128x256 tiles on the SMs, and
-// the tile AUTO (kAuto or kAutoCutlass: what was measured). Measured on an
-// H100 (docs/perf-notes.md U25; fprop 2048 x 7168, k = 7168, ragged splits,
-// 512-4096 tokens per group, split and no split alternated in one run,
-// twice): on the 9 such rows of 8-63 waves the grouped kernel alone was level
-// or ahead, by up to 10% (32 groups at 512 tokens), while per-group GEMMs
-// each end on a part-filled wave; on the 3 rows of 2-5 waves the split was
-// ahead by up to 9%. With k < 4096 (dgrad 2048 x 7168 and 2048 x 2048) the
-// split stayed level or ahead, so the rule is for long k only.
+// the call has many groups and fills many waves of its cooperative 128x256
+// tile: k >= kCublasGroupLongK, n % 512 == 0, at least kUniformKKeepMinGroups
+// groups, the row tiles exact (host sizes) and at least
+// kUniformKCooperativeMinWaves waves of 128x256 tiles on the SMs, and the tile
+// AUTO (kAuto or kAutoCutlass: what was measured). Measured on an H100
+// (docs/perf-notes.md U25; split and no split alternated in one run): with 16
+// or more groups the grouped kernel alone was level or ahead on all 12 such
+// rows (fprop 2048 x 7168 with 16-32 groups, 24 x 2048 x 7168, 16 x 1024 x
+// 4096; up to 10%, 32 groups at 512 tokens): their many per-group GEMMs queue
+// 4-8 deep on each of cuBLAS's streams. With 8-12 groups it was ahead on one
+// row (6%) and 3-6% behind on four (8 x 4096 x 8192, 12 x 2048 x 7168 at 1536
+// tokens, dgrad 8 x 4096 x 2048), where cuBLAS's kernels on a few large GEMMs
+// beat the cooperative tile; with fewer waves the split was ahead by up to 9%,
+// and with k < 4096 level or ahead.
+constexpr int kUniformKKeepMinGroups = 16;
 bool uniform_k_keeps_large_groups(const UniformKTileInputs& whole, UniformKTile requested);
 
 }  // namespace moegemm::detail

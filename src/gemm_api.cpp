@@ -419,8 +419,8 @@ moegemm_status_t path_entry(const Problem* problem, moegemm_path_t* path, const 
   if (!ctx.has_device) choice.reason = "no usable CUDA device (the kernels need SM90)";
   else if (large_groups_apply(*problem, choice) && !splits_large_groups(*problem, choice, ctx))
     choice.reason = "uniform-K, large groups kept in the grouped kernel: k >= " + std::to_string(kCublasGroupLongK) +
-                    " and at least " + std::to_string(kUniformKCooperativeMinWaves) +
-                    " waves of 128x256 tiles on the SMs";
+                    ", at least " + std::to_string(kUniformKKeepMinGroups) + " groups and at least " +
+                    std::to_string(kUniformKCooperativeMinWaves) + " waves of 128x256 tiles on the SMs";
   else if (large_groups_apply(*problem, choice))
     choice.reason = "uniform-K with large groups: groups with rows x n >= " + std::to_string(kCublasGroupMinOutput) +
                     " (>= " + std::to_string(kCublasGroupLongKMinOutput) + " when k >= " +

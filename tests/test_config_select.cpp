@@ -545,14 +545,23 @@ bool keeps(const UniformKTileInputs& in) { return uniform_k_keeps_large_groups(i
 
 TEST(UniformKKeepsLargeGroups, FromSixWavesOfCooperativeTilesWithLongK) {
   // n = 2048: 8 tiles of 128x256 per row tile; 6 waves = 792 tiles = 99 row tiles.
-  EXPECT_TRUE(keeps(long_k(ragged_groups(8, 16384, 99, 2048))));
-  EXPECT_FALSE(keeps(long_k(ragged_groups(8, 16384, 98, 2048))));
-  // Issue 3's fprop rows measured (U25): 8 groups at 2048 tokens (132 row
-  // tiles, 8 waves) keep them, at 1024 tokens (69, 4.2 waves) split.
-  EXPECT_TRUE(keeps(long_k(ragged_groups(8, 16384, 132, 2048))));
-  EXPECT_FALSE(keeps(long_k(ragged_groups(8, 8192, 69, 2048))));
+  EXPECT_TRUE(keeps(long_k(ragged_groups(16, 16384, 99, 2048))));
+  EXPECT_FALSE(keeps(long_k(ragged_groups(16, 16384, 98, 2048))));
+  // Issue 3's fprop rows measured (U25): 16 groups at 1024 tokens (137 row
+  // tiles, 8.3 waves) keep them, at 512 tokens (73, 4.4 waves) split.
+  EXPECT_TRUE(keeps(long_k(ragged_groups(16, 16384, 137, 2048))));
+  EXPECT_FALSE(keeps(long_k(ragged_groups(16, 8192, 73, 2048))));
   // The wave count follows the SM count.
-  EXPECT_FALSE(keeps(long_k(ragged_groups(8, 16384, 99, 2048, 133))));
+  EXPECT_FALSE(keeps(long_k(ragged_groups(16, 16384, 99, 2048, 133))));
+}
+
+TEST(UniformKKeepsLargeGroups, FromSixteenGroups) {
+  // Issue 3's 8 groups at 2048 tokens (132 row tiles, 8 waves) split, as 8
+  // groups of 4096 x 8192 weights did better.
+  EXPECT_FALSE(keeps(long_k(ragged_groups(8, 16384, 132, 2048))));
+  EXPECT_FALSE(keeps(long_k(ragged_groups(15, 65536, 520, 2048))));
+  EXPECT_TRUE(keeps(long_k(ragged_groups(16, 65536, 520, 2048))));
+  EXPECT_TRUE(keeps(long_k(ragged_groups(32, 65536, 520, 2048))));
 }
 
 TEST(UniformKKeepsLargeGroups, OnlyWithLongKExactTilesAndAuto) {
@@ -582,7 +591,7 @@ TEST(UniformKKeepsLargeGroups, OnlyWithLongKExactTilesAndAuto) {
 // kernel serving the call.
 TEST(UniformKKeepsLargeGroups, TheWholeCallThenTakesTheCooperativeTile) {
   for (int64_t row_tiles : {99, 132, 263, 1038}) {
-    UniformKTileInputs in = long_k(ragged_groups(8, row_tiles * 128, row_tiles, 2048));
+    UniformKTileInputs in = long_k(ragged_groups(16, row_tiles * 128, row_tiles, 2048));
     ASSERT_TRUE(keeps(in)) << row_tiles;
     EXPECT_EQ(choose(in), kUkCooperative) << row_tiles;
     EXPECT_EQ(choose(served(in, 7168)), kUkCooperative) << row_tiles;

@@ -424,25 +424,26 @@ void PrintTo(const TileCase& c, std::ostream* os) { *os << c.name; }
 INSTANTIATE_TEST_SUITE_P(Cases, RaggedTileTest, ::testing::ValuesIn(tile_cases()),
                          [](const ::testing::TestParamInfo<TileCase>& i) { return i.param.name; });
 
-// With long k and at least 6 waves of 128x256 tiles (kUniformKCooperativeMinWaves)
-// the grouped kernel keeps the large groups (uniform_k_keeps_large_groups,
-// config_select.h) unless MOEGEMM_UNIFORM_K_TILE forces a tile: n = 2048,
-// k = 4096, 8 groups of 13 row tiles (on an H100), each far above the 512 rows
-// from which the long-k rule calls a group large. Such a call is >= 200 GFLOP,
+// With long k, at least 16 groups and at least 6 waves of 128x256 tiles
+// (kUniformKKeepMinGroups, kUniformKCooperativeMinWaves) the grouped kernel
+// keeps the large groups (uniform_k_keeps_large_groups, config_select.h)
+// unless MOEGEMM_UNIFORM_K_TILE forces a tile: n = 1024, k = 4096, 16 groups
+// of 13 row tiles (on an H100), each above the 1024 rows from which the
+// long-k rule calls a group large at this n. Such a call is >= 200 GFLOP,
 // minutes for a float64 reference on the host: 9 rows per group against it,
 // every row of the groups checked as written.
 TEST_F(RaggedTest, LongKManyWavesKeepsTheLargeGroups) {
   const int sms = current_sm_count();
   ASSERT_GT(sms, 0);
-  const int64_t row_tiles = (6 * int64_t{sms} + 7) / 8;  // 6 waves, 8 tiles of 128x256 per row tile
-  const int64_t per_group = (row_tiles + 7) / 8;
+  const int64_t row_tiles = (6 * int64_t{sms} + 3) / 4;  // 6 waves, 4 tiles of 128x256 per row tile
+  const int64_t per_group = (row_tiles + 15) / 16;
   std::vector<int64_t> sizes;
-  for (int i = 0; i < 8; ++i) sizes.push_back(per_group * 128 - 1 - 13 * i);  // per_group row tiles each
+  for (int i = 0; i < 16; ++i) sizes.push_back(per_group * 128 - 1 - 3 * i);  // per_group row tiles each
   const char* tile = std::getenv("MOEGEMM_UNIFORM_K_TILE");
   const bool tile_auto =
       tile == nullptr || std::string(tile).empty() || std::string(tile) == "auto" || std::string(tile) == "cutlass";
   for (moegemm_op_t op_b : {T, N}) {
-    const RaggedSpec s = with(rs(sum_of(sizes) + 5, 2048, 4096, sizes, op_b, BF, op_b == T ? BF : F32),
+    const RaggedSpec s = with(rs(sum_of(sizes) + 5, 1024, 4096, sizes, op_b, BF, op_b == T ? BF : F32),
                               [](RaggedSpec& x) { x.reference_rows_per_group = 9; });
     SCOPED_TRACE(describe(s));
     RaggedCall call(s, rng_);

@@ -165,9 +165,10 @@ moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t
  *      as cuBLASLt matmuls on side streams beside it (the path's reason then
  *      says so; it is "" otherwise); the workspace then includes the cuBLAS
  *      path's (for ragged M whenever total_rows could hold such a group).
- *      Except with k >= 4096, n_i % 512 == 0 and at least 6 waves of 128x256
- *      tiles on the GPU's SMs over the whole call, where the grouped kernel
- *      measured faster on every group and keeps them (the reason says so).
+ *      Except with k >= 4096, n_i % 512 == 0, at least 16 groups and at
+ *      least 6 waves of 128x256 tiles on the GPU's SMs over the whole call,
+ *      where the grouped kernel measured faster on every group and keeps them
+ *      (the reason says so).
  *   2. MOEGEMM_PATH_VARIABLE_K: SM90, MOEGEMM_USE_CUTLASS not 0, no bias or
  *      GELU, BF16 A and B, FP32 or BF16 D, the wgrad layout (op_a = T,
  *      op_b = N) with the same m and n for every group (multiples of 8), and
