@@ -190,10 +190,12 @@ int64_t uniform_k_cublas_min_rows(int64_t n, int64_t k);
 // kUniformKCooperativeMinWaves waves of 128x256 tiles on the SMs, and the tile
 // AUTO (kAuto or kAutoCutlass: what was measured). Measured on an H100
 // (docs/perf-notes.md U25; split and no split alternated in one run): with 16
-// or more groups the grouped kernel alone was level or ahead on all 12 such
-// rows (fprop 2048 x 7168 with 16-32 groups, 24 x 2048 x 7168, 16 x 1024 x
-// 4096; up to 10%, 32 groups at 512 tokens): their many per-group GEMMs queue
-// 4-8 deep on each of cuBLAS's streams. With 8-12 groups it was ahead on one
+// or more groups the grouped kernel alone was level or ahead on 12 of the 13
+// such rows (fprop 2048 x 7168 with 16-32 groups, 24 x 2048 x 7168, 16 x 1024
+// x 4096, dgrad 16 x 4096 x 2048; up to 10%, 32 groups at 512 tokens): their
+// many per-group GEMMs queue 4-8 deep on each of cuBLAS's streams. It was 1-5%
+// behind on dgrad 16 x 4096 x 2048 at 2048 tokens (k = 4096, the threshold).
+// With 8-12 groups it was ahead on one
 // row (6%) and 3-6% behind on four (8 x 4096 x 8192, 12 x 2048 x 7168 at 1536
 // tokens, dgrad 8 x 4096 x 2048), where cuBLAS's kernels on a few large GEMMs
 // beat the cooperative tile; with fewer waves the split was ahead by up to 9%,
