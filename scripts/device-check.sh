@@ -47,7 +47,7 @@ if [[ " $STEPS " == *" tests "* ]]; then
   MOEGEMM_USE_CUTLASS=0 $B/tests/moegemm_cublas_forced_tests >> "$OUT/gpu-tests.txt" 2>&1 || t=1
   # The ragged-M tests again: with the one-launch kernel wherever it serves
   # (each cluster shape), and with the CUTLASS tiles only (AUTO's choice among them).
-  for tile in onelaunch onelaunch-1x4 cutlass; do
+  for tile in onelaunch onelaunch-1x4 cutlass pingpong-64x256; do
     echo "== ragged-M tests with MOEGEMM_UNIFORM_K_TILE=$tile" >> "$OUT/gpu-tests.txt"
     MOEGEMM_UNIFORM_K_TILE=$tile $B/tests/moegemm_gpu_tests --gtest_filter='*Ragged*' >> "$OUT/gpu-tests.txt" 2>&1 || t=1
   done

@@ -118,6 +118,11 @@ UniformKTile choose_uniform_k_tile(const UniformKTileInputs& in, UniformKTile re
   if (row_tiles <= 0) return UniformKTile::kPingpong128x128Cluster1x4;
   const int64_t sms = in.sm_count;
   const int64_t pingpong_tiles = row_tiles * (n / 128), cooperative_tiles = row_tiles * (n / 256);
+  if (in.op_b == MOEGEMM_OP_T && pingpong_tiles > sms) {
+    const int64_t row_tiles_64 =
+        in.row_tiles_64 >= 0 ? in.row_tiles_64 : in.total_rows / 64 + int64_t{in.num_groups};  // an upper bound
+    if (row_tiles_64 * (n / 256) <= sms) return UniformKTile::kPingpong64x256;
+  }
   if (exact && pingpong_tiles > sms && cooperative_tiles <= sms) return UniformKTile::kCooperative128x256NoCluster;
   if (cooperative_tiles >= kUniformKCooperativeMinWaves * sms) return UniformKTile::kCooperative128x256;
   const auto waves = [sms](int64_t tiles) { return (tiles + sms - 1) / sms; };

@@ -43,6 +43,7 @@ enum class UniformKTile {
   kPingpong128x128Cluster1x4,    // ping-pong 128x128x64, cluster 1x4 (4 CTAs split 512 columns)
   kCooperative128x256,           // cooperative 128x256x64, cluster 1x2
   kCooperative128x256NoCluster,  // cooperative 128x256x64, no cluster (1x1)
+  kPingpong64x256,               // ping-pong 64x256x64, no cluster: 64-row token tiles
   kOneLaunch128x128,             // moegemm's own ragged-M kernel: no setup kernel (ragged form only), cluster 1x2
   kOneLaunch128x128Cluster1x4,   // the same with a 1x4 cluster (4 CTAs share the token tile)
 };
@@ -70,6 +71,9 @@ struct UniformKTileInputs {
   // configuration (all are 128 rows high). -1 when the group sizes are on the
   // device (then only an estimate from total_rows / num_groups exists).
   int64_t row_tiles = -1;
+  // The same for 64-row tiles (the ping-pong 64x256 tile); -1 when the sizes
+  // are on the device (then bounded by total_rows / 64 + num_groups).
+  int64_t row_tiles_64 = -1;
   int64_t n = 0;  // the groups' common n; 0 when they differ (keeps the default tile)
   moegemm_op_t op_b = MOEGEMM_OP_T;
   int sm_count = 0;
@@ -139,6 +143,16 @@ constexpr int64_t kUniformKCooperativeMinWaves = 6;
 //      kAutoCutlass (MOEGEMM_UNIFORM_K_TILE=cutlass) skips this step.
 //   1. n not a multiple of 512 (or unknown), or no rows: ping-pong 128x128
 //      with the 1x2 cluster. The other tiles' clusters span 512 columns.
+//   2a. K-major B (op_b T: the forward's weights) whose 128x128 tiles need
+//      more than one wave, and whose 64x256 tiles surely fit in one (exact
+//      with host sizes; with device sizes their bound total_rows / 64 + g
+//      row tiles): ping-pong 64x256 without a cluster. With a few rows per
+//      group the 128-row tiles' token stage is mostly empty; the 64-row one
+//      leaves more shared memory for the weight stages, and a small group is
+//      one row tile of 64 instead of one of 128 or two. Measured on issue 3's
+//      grid (H100, docs/perf-notes.md U27): fprop 8 x 2048x7168 and 32 x
+//      512x7168 at 64 tokens per group, 109 -> 97 and 120 -> 109 us (graph);
+//      with more than one wave of its tiles it is 5-45% slower.
 //   2. With exact row tiles (host sizes): the 128x128 tiles need more than
 //      one wave (> sm_count) while the 128x256 tiles fit in one (<= sm_count):
 //      cooperative 128x256 without a cluster. Ping-pong would put a second

@@ -44,14 +44,15 @@ DispatchEnv parse_dispatch_env(const char* use_cutlass, const char* warn_fallbac
     else if (v == "pingpong") env.uniform_k_tile = UniformKTile::kPingpong128x128;
     else if (v == "cooperative") env.uniform_k_tile = UniformKTile::kCooperative128x256;
     else if (v == "cooperative-nocluster") env.uniform_k_tile = UniformKTile::kCooperative128x256NoCluster;
+    else if (v == "pingpong-64x256") env.uniform_k_tile = UniformKTile::kPingpong64x256;
     else if (v == "pingpong-1x4") env.uniform_k_tile = UniformKTile::kPingpong128x128Cluster1x4;
     else if (v == "onelaunch") env.uniform_k_tile = UniformKTile::kOneLaunch128x128;
     else if (v == "onelaunch-1x4") env.uniform_k_tile = UniformKTile::kOneLaunch128x128Cluster1x4;
     else if (v == "cutlass") env.uniform_k_tile = UniformKTile::kAutoCutlass;
     else
       env.problems += std::string(env.problems.empty() ? "" : "; ") + "MOEGEMM_UNIFORM_K_TILE=\"" + v +
-                      "\" is not auto, cutlass, onelaunch, onelaunch-1x4, pingpong, pingpong-1x4, cooperative "
-                      "or cooperative-nocluster (ignored)";
+                      "\" is not auto, cutlass, onelaunch, onelaunch-1x4, pingpong, pingpong-1x4, pingpong-64x256, "
+                      "cooperative or cooperative-nocluster (ignored)";
   }
   return env;
 }

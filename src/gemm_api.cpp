@@ -133,10 +133,13 @@ size_t workspace_for(const Problem& p, const Context& ctx, const PathChoice& cho
 }
 
 // What the uniform-K tile choice looks at (UniformKTileInputs): rows of all
-// groups, their 128-row tiles when the sizes are on the host, and n when every
-// group has the same (0 otherwise: that keeps the default tile).
-constexpr int64_t kTileRows = 128;
-int64_t row_tiles_of_rows(int64_t rows) { return (rows + kTileRows - 1) / kTileRows; }
+// groups, their 128-row and 64-row tiles when the sizes are on the host, and
+// n when every group has the same (0 otherwise: that keeps the default tile).
+int64_t row_tiles_of_rows(int64_t rows, int64_t tile_rows) { return (rows + tile_rows - 1) / tile_rows; }
+void add_row_tiles(UniformKTileInputs& in, int64_t rows) {
+  in.row_tiles += row_tiles_of_rows(rows, 128);
+  in.row_tiles_64 += row_tiles_of_rows(rows, 64);
+}
 
 UniformKTileInputs tile_inputs_of(const moegemm_ragged_m_problem_t& p) {
   UniformKTileInputs in;
@@ -149,14 +152,14 @@ UniformKTileInputs tile_inputs_of(const moegemm_ragged_m_problem_t& p) {
   if (p.group_sizes_location == MOEGEMM_MEMORY_HOST) {
     // The setup kernel's clamping rule (moegemm.h): sizes clamped to [0, T],
     // each group's rows cut at T.
-    int64_t start = 0, tiles = 0;
+    in.row_tiles = in.row_tiles_64 = 0;
+    int64_t start = 0;
     for (int i = 0; i < p.num_groups; ++i) {
       const int64_t size = std::clamp<int64_t>(p.group_sizes[i], 0, p.total_rows);
       const int64_t end = std::min(start + size, p.total_rows);
-      tiles += row_tiles_of_rows(end - start);
+      add_row_tiles(in, end - start);
       start = end;
     }
-    in.row_tiles = tiles;
   }
   return in;
 }
@@ -166,11 +169,11 @@ UniformKTileInputs tile_inputs_of(const moegemm_gemm_list_t& p) {
   in.op_b = p.op_b;
   in.n = p.n[0];
   in.k = p.k[0];
-  in.row_tiles = 0;
+  in.row_tiles = in.row_tiles_64 = 0;
   for (int i = 0; i < p.num_groups; ++i) {
     in.total_rows += p.m[i];
     if (p.n[i] != p.n[0]) in.n = 0;
-    if (p.n[i] > 0) in.row_tiles += row_tiles_of_rows(p.m[i]);
+    if (p.n[i] > 0) add_row_tiles(in, p.m[i]);
   }
   return in;
 }

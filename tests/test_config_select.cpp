@@ -258,16 +258,19 @@ UniformKTileInputs equal_groups(int g, int64_t rows, int64_t n, moegemm_op_t op_
   in.total_rows = g * rows;
   in.num_groups = g;
   in.row_tiles = device_sizes ? -1 : g * ((rows + 127) / 128);
+  in.row_tiles_64 = device_sizes ? -1 : g * ((rows + 63) / 64);
   in.n = n;
   in.op_b = op_b;
   in.sm_count = kSms;
   return in;
 }
-// The same with `row_tiles` exact row tiles (ragged groups).
+// The same with `row_tiles` exact row tiles (ragged groups); their 64-row
+// tiles not given (bounded by total_rows / 64 + g).
 UniformKTileInputs ragged_groups(int g, int64_t total_rows, int64_t row_tiles, int64_t n, int sm_count = kSms) {
   UniformKTileInputs in = equal_groups(g, total_rows / g, n);
   in.total_rows = total_rows;
   in.row_tiles = row_tiles;
+  in.row_tiles_64 = -1;
   in.sm_count = sm_count;
   return in;
 }
@@ -293,8 +296,9 @@ TEST(UniformKTileChoice, FewTilesTakePingpong) {
   // Device sizes, 16 groups of 64 rows, n = 2048: 16 + 8 row tiles
   // estimated, 384 tiles of 128x128 (3 waves) against 192 of 128x256 (2).
   EXPECT_EQ(choose(equal_groups(16, 64, 2048, MOEGEMM_OP_T, true)), kUkPingpong1x4);
-  // 8 groups: 8 + 4 row tiles, 192 (2 waves) against 96 (1): cooperative.
-  EXPECT_EQ(choose(equal_groups(8, 64, 2048, MOEGEMM_OP_T, true)), kUkCooperative);
+  // 8 groups: 8 + 4 row tiles, 192 (2 waves) against 96 (1): cooperative
+  // (with op_b N; op_b T takes the 64x256 tile, below).
+  EXPECT_EQ(choose(equal_groups(8, 64, 2048, MOEGEMM_OP_N, true)), kUkCooperative);
 }
 
 TEST(UniformKTileChoice, PingpongWhenTheCooperativeLastWaveIsAtMostHalfFull) {
@@ -335,11 +339,12 @@ TEST(UniformKTileChoice, ManyWavesTakeCooperative) {
 }
 
 TEST(UniformKTileChoice, OneWaveOfWideTilesTakesTheUnclusteredCooperativeTile) {
-  EXPECT_EQ(choose(equal_groups(16, 64, 2048)), kUkUnclustered);
+  // (op_b N: with op_b T and few rows per group the 64x256 tile comes first, below.)
+  EXPECT_EQ(choose(equal_groups(16, 64, 2048, MOEGEMM_OP_N)), kUkUnclustered);
   EXPECT_EQ(choose(equal_groups(8, 1024, 512)), kUkUnclustered);
   // 8 groups, 10 row tiles (ragged: two groups above 128 rows), n = 2048:
   // 160 tiles of 128x128 (> 132 SMs), 80 of 128x256 (one wave).
-  UniformKTileInputs in = equal_groups(8, 64, 2048);
+  UniformKTileInputs in = equal_groups(8, 64, 2048, MOEGEMM_OP_N);
   in.row_tiles = 10;
   EXPECT_EQ(choose(in), kUkUnclustered);
   EXPECT_EQ(choose_uniform_k_tile(in, kUkPingpong1x2), kUkPingpong1x2);
@@ -367,7 +372,51 @@ TEST(UniformKTileChoice, OneWaveOfWideTilesTakesTheUnclusteredCooperativeTile) {
   EXPECT_EQ(choose(in), kUkPingpong1x4);
 }
 
+constexpr UniformKTile kUkPingpong64x256 = UniformKTile::kPingpong64x256;
+
+TEST(UniformKTileChoice, FewRowsPerGroupWithKMajorBTakeThePingpong64x256Tile) {
+  // Issue 3's fprop 8 x 2048x7168 at 64 tokens per group (groups of 6-154
+  // rows, n = 2048, op_b T): 10 row tiles of 128 (160 tiles of 128x128, more
+  // than a wave), 12 of 64 (96 tiles of 64x256, one wave). Measured 97 us
+  // against 109 for the unclustered 128x256 tile (H100, graph replay).
+  UniformKTileInputs in = equal_groups(8, 64, 2048);
+  in.row_tiles = 10;
+  in.row_tiles_64 = 12;
+  EXPECT_EQ(choose(in), kUkPingpong64x256);
+  // Only for K-major B: op_b N keeps the unclustered cooperative tile.
+  in.op_b = MOEGEMM_OP_N;
+  EXPECT_EQ(choose(in), kUkUnclustered);
+  in.op_b = MOEGEMM_OP_T;
+  // The boundary on 128 SMs: 16 row tiles of 64 are 128 tiles (one wave) ...
+  in.sm_count = 128;
+  in.row_tiles_64 = 16;
+  EXPECT_EQ(choose(in), kUkPingpong64x256);
+  in.row_tiles_64 = 17;  // ... 17 are 136: the unclustered 128x256 tile (80 tiles)
+  EXPECT_EQ(choose(in), kUkUnclustered);
+  // When the 128x128 tiles fit in one wave, ping-pong 128x128 as before.
+  in.row_tiles = 8;
+  in.row_tiles_64 = 8;
+  EXPECT_EQ(choose(in), kUkPingpong1x4);
+  // Issue 3's fprop 32 x 512x7168 at 64 tokens (n = 512; 40 row tiles of 128
+  // and 50 of 64 for its 1-212 rows a group): 160 tiles of 128x128, 100 of
+  // 64x256. Measured 109 us against 120.
+  in = ragged_groups(32, 2048, 40, 512);
+  in.row_tiles_64 = 50;
+  EXPECT_EQ(choose(in), kUkPingpong64x256);
+  // Device sizes: the bound total_rows / 64 + g must fit in one wave. 8
+  // groups of 64 rows: 16 row tiles of 64 at most, 128 tiles (and an estimate
+  // of 12 row tiles of 128: 192 tiles of 128x128) ...
+  EXPECT_EQ(choose(equal_groups(8, 64, 2048, MOEGEMM_OP_T, true)), kUkPingpong64x256);
+  // ... of 72 rows: 9 + 8 = 17, 136 tiles: the clustered cooperative tile
+  // (192 tiles of 128x128 in 2 waves against 96 of 128x256 in 1).
+  EXPECT_EQ(choose(equal_groups(8, 72, 2048, MOEGEMM_OP_T, true)), kUkCooperative);
+  // Without the SM count: ping-pong 128x128 (no waves to count).
+  in.sm_count = 0;
+  EXPECT_EQ(choose(in), kUkPingpong1x4);
+}
+
 TEST(UniformKTileChoice, ExplicitRequestWins) {
+  EXPECT_EQ(choose_uniform_k_tile(equal_groups(1, 1 << 20, 2048), kUkPingpong64x256), kUkPingpong64x256);
   EXPECT_EQ(choose_uniform_k_tile(equal_groups(16, 4, 2048), UniformKTile::kCooperative128x256),
             UniformKTile::kCooperative128x256);
   EXPECT_EQ(choose_uniform_k_tile(equal_groups(1, 1 << 20, 2048), UniformKTile::kPingpong128x128),

@@ -1626,6 +1626,8 @@ TEST(DispatchEnvTile, UniformKTileParsed) {
             UniformKTile::kCooperative128x256);
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "cooperative-nocluster").uniform_k_tile,
             UniformKTile::kCooperative128x256NoCluster);
+  EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "pingpong-64x256").uniform_k_tile,
+            UniformKTile::kPingpong64x256);
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "onelaunch").uniform_k_tile,
             UniformKTile::kOneLaunch128x128);
   EXPECT_EQ(parse_dispatch_env(nullptr, nullptr, nullptr, "cutlass").uniform_k_tile, UniformKTile::kAutoCutlass);

@@ -73,6 +73,10 @@ const std::vector<UniformScenario>& uniform_scenarios() {
       {"g3_k1024_n136", fixed({257, 0, 100}), {136}, 1024},
       {"g8_k136_n2048", fixed({1, 0, 7, 40, 129, 0, 33, 90}), {2048}, 136},
       {"g1_m33_k1024_n2048", fixed({33}), {2048}, 1024},
+      // 9 groups of at most 64 rows, n = 2048: 144 tiles of 128x128 (more than
+      // a wave on 132 SMs), 72 of 64x256: AUTO takes ping-pong 64x256 with op_b
+      // T and the unclustered cooperative tile with op_b N (config_select.h).
+      {"g9_m64max_k64_n2048", fixed({64, 1, 40, 64, 17, 64, 33, 64, 60}), {2048}, 64},
       // Per-group n_i (each a multiple of 8, one of them 0: a skipped group).
       {"g8_mixed_n_k64", fixed({5, 130, 0, 64, 17, 1, 200, 9}), {8, 136, 512, 64, 0, 2048, 136, 8}, 64},
   };

@@ -184,7 +184,7 @@ moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t
  *                               call falls back to cuBLAS, naming the rule.
  *   MOEGEMM_NUM_STREAMS=N       streams of the cuBLAS path (default 4, 1..16).
  *   MOEGEMM_UNIFORM_K_TILE=auto|cutlass|onelaunch|onelaunch-1x4|pingpong|pingpong-1x4|
- *                          cooperative|cooperative-nocluster
+ *                          pingpong-64x256|cooperative|cooperative-nocluster
  *                               kernel / tile of the uniform-K path (tuning; default
  *                               auto: for the ragged form, overwriting, contiguous B,
  *                               at most 256 groups, no zero_unused_rows with device
@@ -200,7 +200,12 @@ moegemm_wgrad_config_t moegemm_wgrad_choose_config(const moegemm_wgrad_problem_t
  *                               they fit in 9;
  *                               otherwise ("cutlass" starts here) a CUTLASS kernel:
  *                               n % 512 != 0: ping-pong 128x128, cluster 1x2;
- *                               else by waves of tiles on the GPU's SMs: with host
+ *                               else by waves of tiles on the GPU's SMs: with
+ *                               op_b T, ping-pong 64x256 without a cluster when
+ *                               the 128x128 tiles need more than one wave and
+ *                               the 64x256 tiles surely fit in one (few rows per
+ *                               group; with device sizes counted as if every
+ *                               group had a part-filled tile); with host
  *                               group sizes, cooperative 128x256 without a cluster
  *                               when the 128x128 tiles need more than one wave and
  *                               the 128x256 tiles fit in one; cooperative 128x256

@@ -54,6 +54,7 @@ using PingpongTile128x128x64Cluster2x1 = SchedTile<128, 128, 64, 2, 1, true>;
 // cluster's second CTA a tile wholly past the group's rows.
 using PingpongTile128x128x64Cluster1x2 = SchedTile<128, 128, 64, 1, 2, true>;
 using PingpongTile128x128x64Cluster1x4 = SchedTile<128, 128, 64, 1, 4, true>;
+using PingpongTile64x256x64Cluster1x1 = SchedTile<64, 256, 64, 1, 1, true>;
 using CooperativeTile128x256x64Cluster1x2 = SchedTile<128, 256, 64, 1, 2, false>;
 using CooperativeTile128x256x64Cluster1x1 = SchedTile<128, 256, 64, 1, 1, false>;
 using CooperativeTile256x128x64Cluster2x1 = SchedTile<256, 128, 64, 2, 1, false>;

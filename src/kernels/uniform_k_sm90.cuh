@@ -484,13 +484,18 @@ using UkCooperativeNoCluster =
     std::conditional_t<D == MOEGEMM_DTYPE_FP32, CooperativeTile128x256x64Cluster1x1,
                        WithEpilogueTile<CooperativeTile128x256x64Cluster1x1, 128, 64>>;
 
+template <moegemm_dtype_t D>
+using UkPingpong64x256 = std::conditional_t<D == MOEGEMM_DTYPE_FP32, PingpongTile64x256x64Cluster1x1,
+                                            WithEpilogueTile<PingpongTile64x256x64Cluster1x1, 64, 128>>;
+
 template <moegemm_dtype_t AB, moegemm_dtype_t D, moegemm_op_t OpB>
 size_t UniformKInstance<AB, D, OpB>::workspace_size(int num_groups, int sm_count) {
   return std::max(
       {group_workspace_bytes<UniformKGemmFor<UkPingpong<D>, AB, D, OpB>>(num_groups, sm_count),
        group_workspace_bytes<UniformKGemmFor<UkPingpong1x4<D>, AB, D, OpB>>(num_groups, sm_count),
        group_workspace_bytes<UniformKGemmFor<UkCooperative<D>, AB, D, OpB>>(num_groups, sm_count),
-       group_workspace_bytes<UniformKGemmFor<UkCooperativeNoCluster<D>, AB, D, OpB>>(num_groups, sm_count)});
+       group_workspace_bytes<UniformKGemmFor<UkCooperativeNoCluster<D>, AB, D, OpB>>(num_groups, sm_count),
+       group_workspace_bytes<UniformKGemmFor<UkPingpong64x256<D>, AB, D, OpB>>(num_groups, sm_count)});
 }
 
 template <class G>
@@ -518,6 +523,8 @@ Check UniformKInstance<AB, D, OpB>::run(const UniformKLaunch& l) {
       return uk_run<UniformKGemmFor<UkCooperative<D>, AB, D, OpB>>(l);
     case UniformKTile::kCooperative128x256NoCluster:
       return uk_run<UniformKGemmFor<UkCooperativeNoCluster<D>, AB, D, OpB>>(l);
+    case UniformKTile::kPingpong64x256:
+      return uk_run<UniformKGemmFor<UkPingpong64x256<D>, AB, D, OpB>>(l);
     case UniformKTile::kOneLaunch128x128:
     case UniformKTile::kOneLaunch128x128Cluster1x4:
       if (l.ragged == nullptr)
