@@ -46,7 +46,8 @@ if [[ " $STEPS " == *" tests "* ]]; then
   $B/tests/moegemm_gpu_tests > "$OUT/gpu-tests.txt" 2>&1; t=$?
   MOEGEMM_USE_CUTLASS=0 $B/tests/moegemm_cublas_forced_tests >> "$OUT/gpu-tests.txt" 2>&1 || t=1
   # The ragged-M tests again: with the one-launch kernel wherever it serves
-  # (each cluster shape), and with the CUTLASS tiles only (AUTO's choice among them).
+  # (each cluster shape), with the CUTLASS tiles only (AUTO's choice among
+  # them), and with the ping-pong 64x256 tile everywhere (AUTO takes it rarely).
   for tile in onelaunch onelaunch-1x4 cutlass pingpong-64x256; do
     echo "== ragged-M tests with MOEGEMM_UNIFORM_K_TILE=$tile" >> "$OUT/gpu-tests.txt"
     MOEGEMM_UNIFORM_K_TILE=$tile $B/tests/moegemm_gpu_tests --gtest_filter='*Ragged*' >> "$OUT/gpu-tests.txt" 2>&1 || t=1
